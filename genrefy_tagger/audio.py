@@ -1,0 +1,185 @@
+"""Decoding: any audio file → mono float32 at the model's rate.
+
+libsndfile (through soundfile) reads WAV, AIFF, FLAC, Ogg Vorbis/Opus and MP3 and
+seeks in them; PyAV (FFmpeg inside its wheel) reads what libsndfile cannot:
+AAC/ALAC in MP4, WMA, WavPack. Every decoder's output is mixed down by averaging
+channels and resampled with soxr, so a file gives the same samples whichever
+path read it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class AudioError(Exception):
+    """A file that cannot be decoded; the message is a one-line reason for the user."""
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    duration: float  # seconds
+    sample_rate: int
+    channels: int
+    decoder: str  # "soundfile" or "pyav"
+
+
+def probe(path: str | os.PathLike) -> AudioInfo:
+    """Duration, rate and channel count of a file, without decoding it."""
+    path = _check_file(path)
+    try:
+        import soundfile as sf
+
+        info = sf.info(str(path))
+        if info.frames > 0 and info.samplerate > 0:
+            return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels, "soundfile")
+    except Exception:  # noqa: BLE001 - libsndfile refuses many valid formats; try FFmpeg
+        pass
+    return _pyav_probe(path)
+
+
+def load(
+    path: str | os.PathLike,
+    *,
+    sample_rate: int,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> np.ndarray:
+    """Decode ``duration`` seconds from ``offset`` (the whole file by default).
+
+    Returns
+    -------
+    y : np.ndarray [shape=(n,)], float32, mono at ``sample_rate``
+    """
+    info = probe(path)
+    return _read(Path(path), info, offset, duration, sample_rate)
+
+
+def load_segments(
+    path: str | os.PathLike,
+    starts: Sequence[float],
+    *,
+    seconds: float,
+    sample_rate: int,
+    info: AudioInfo | None = None,
+) -> np.ndarray:
+    """Decode only the given segments, seeking to each one.
+
+    Returns
+    -------
+    segments : np.ndarray [shape=(len(starts), round(seconds * sample_rate))], float32
+        A segment that runs past the end of a (truncated) file is zero-padded.
+    """
+    info = info or probe(path)
+    length = int(round(seconds * sample_rate))
+    out = np.zeros((len(starts), length), dtype=np.float32)
+    for i, start in enumerate(starts):
+        y = _read(Path(path), info, start, seconds, sample_rate)[:length]
+        out[i, : len(y)] = y
+    return out
+
+
+def _check_file(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise AudioError("file not found (moved or deleted?)")
+    if not path.is_file():
+        raise AudioError("not a regular file")
+    if path.stat().st_size == 0:
+        raise AudioError("empty file (0 bytes)")
+    return path
+
+
+def _read(path: Path, info: AudioInfo, offset: float, duration: float | None, sr: int) -> np.ndarray:
+    if info.decoder == "soundfile":
+        data, native_sr = _soundfile_read(path, offset, duration)
+    else:
+        data, native_sr = _pyav_read(path, offset, duration)
+    mono = data.mean(axis=1) if data.ndim == 2 else data
+    mono = np.nan_to_num(mono.astype(np.float32, copy=False))
+    if native_sr != sr and len(mono):
+        import soxr
+
+        mono = soxr.resample(mono, native_sr, sr)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _soundfile_read(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+
+    try:
+        with sf.SoundFile(str(path)) as f:
+            sr = f.samplerate
+            if offset > 0:
+                f.seek(min(int(offset * sr), max(f.frames - 1, 0)))
+            frames = -1 if duration is None else int(round(duration * sr))
+            return f.read(frames, dtype="float32", always_2d=True), sr
+    except Exception as exc:  # noqa: BLE001 - libsndfile's errors are all "cannot decode"
+        raise AudioError(f"cannot decode audio: {_short(exc)}") from exc
+
+
+def _pyav_probe(path: Path) -> AudioInfo:
+    try:
+        import av
+
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AudioError("no audio stream in file")
+            stream = container.streams.audio[0]
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / 1_000_000
+            else:
+                duration = 0.0
+            rate = stream.codec_context.sample_rate or stream.rate
+            channels = stream.codec_context.channels
+            if not rate:
+                raise AudioError("audio stream without a sample rate")
+            return AudioInfo(duration, int(rate), int(channels or 1), "pyav")
+    except AudioError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - FFmpeg's errors are all "cannot decode"
+        raise AudioError(f"not a readable audio file ({_short(exc)})") from exc
+
+
+def _pyav_read(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            sr = int(stream.codec_context.sample_rate or stream.rate)
+            if offset > 0:
+                # Lands on the last seek point at or before ``offset``; trimmed below.
+                container.seek(int(offset / stream.time_base), stream=stream, backward=True)
+            resampler = av.AudioResampler(format="fltp")  # planar float, native rate and layout
+            first_time, chunks, total = None, [], 0
+            need = None if duration is None else int(round(duration * sr))
+            for packet_frame in container.decode(stream):
+                for frame in resampler.resample(packet_frame):
+                    if first_time is None:
+                        first_time = float(frame.time) if frame.time is not None else offset
+                    chunks.append(frame.to_ndarray().T)
+                    total += frame.samples
+                skip = int(round(max(offset - (first_time or 0.0), 0.0) * sr))
+                if need is not None and total >= skip + need:
+                    break
+    except Exception as exc:  # noqa: BLE001 - corrupt streams raise many FFmpeg error types
+        raise AudioError(f"cannot decode audio: {_short(exc)}") from exc
+    if not chunks:
+        return np.zeros((0, 1), dtype=np.float32), sr
+    data = np.concatenate(chunks, axis=0)
+    skip = int(round(max(offset - (first_time or 0.0), 0.0) * sr))
+    end = None if need is None else skip + need
+    return data[skip:end], sr
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

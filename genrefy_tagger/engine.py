@@ -1,0 +1,141 @@
+"""One file in, one decision out — and the same for many files in parallel.
+
+This is what the CLI and the beets plugin share: decode windows → features →
+model → vote. Nothing here writes to a file.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .audio import AudioError
+from .features import window_features
+from .model import Bundle, Predictor, load_bundle
+from .vote import Decision, decide
+from .windows import WindowPolicy, read_windows
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What we heard in one file.
+
+    Exactly one holds: ``decision`` is set; or ``error`` says why the file could
+    not be analysed (a failure); or ``note`` says why there is nothing to judge
+    (too short, silent: unsure, not a failure).
+    """
+
+    path: Path
+    decision: Decision | None = None
+    error: str | None = None
+    note: str | None = None
+    duration: float = 0.0
+    n_silent: int = 0
+    seconds: float = 0.0
+
+    @property
+    def unsure(self) -> bool:
+        return self.error is None and (self.decision is None or self.decision.unsure)
+
+
+class Analyzer:
+    """Holds one loaded model; analyses files one at a time, never raising for bad files."""
+
+    def __init__(
+        self,
+        bundle: Bundle | str | os.PathLike | None = None,
+        *,
+        policy: WindowPolicy | None = None,
+        min_confidence: float | None = None,
+        backend: str = "auto",
+    ) -> None:
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        self.policy = policy or WindowPolicy()
+        self.min_confidence = (
+            self.bundle.min_confidence if min_confidence is None else float(min_confidence)
+        )
+        self.predictor = Predictor(self.bundle, backend=backend)
+
+    def analyse(self, path: str | os.PathLike) -> Analysis:
+        path = Path(path)
+        start = time.perf_counter()
+        try:
+            return self._analyse(path, start)
+        except AudioError as exc:
+            return Analysis(path, error=str(exc), seconds=time.perf_counter() - start)
+        except MemoryError:
+            return Analysis(path, error="out of memory while decoding")
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop a library run
+            reason = f"unexpected {type(exc).__name__}: {exc}".splitlines()[0][:200]
+            return Analysis(path, error=reason, seconds=time.perf_counter() - start)
+
+    def _analyse(self, path: Path, start: float) -> Analysis:
+        config = self.bundle.feature_config
+        windows = read_windows(path, config=config, policy=self.policy)
+        elapsed = time.perf_counter() - start
+        if len(windows.samples) == 0:
+            if windows.n_silent:
+                note = f"silent (no 3-s window above {self.policy.silence_db:.0f} dBFS)"
+            else:
+                note = f"too short ({windows.duration:.1f} s; need {config.window_seconds:g} s)"
+            return Analysis(path, note=note, duration=windows.duration, seconds=elapsed)
+        probs = self.predictor.predict(window_features(windows.samples, config=config))
+        decision = decide(
+            probs, self.bundle.genres, rule=self.bundle.vote, min_confidence=self.min_confidence
+        )
+        return Analysis(
+            path,
+            decision=decision,
+            duration=windows.duration,
+            n_silent=windows.n_silent,
+            seconds=time.perf_counter() - start,
+        )
+
+
+# Each worker process keeps its own Analyzer, built once by the pool initializer.
+_worker: dict[str, Analyzer] = {}
+
+
+def _init_worker(bundle_path: str, policy: WindowPolicy, min_confidence: float | None) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _worker["analyzer"] = Analyzer(bundle_path, policy=policy, min_confidence=min_confidence)
+
+
+def _analyse_in_worker(path: str) -> Analysis:
+    return _worker["analyzer"].analyse(path)
+
+
+def analyse_paths(
+    paths: Iterable[str | os.PathLike],
+    *,
+    bundle_path: str | os.PathLike | None = None,
+    policy: WindowPolicy | None = None,
+    min_confidence: float | None = None,
+    jobs: int | None = None,
+) -> Iterator[Analysis]:
+    """Analyse files in order, ``jobs`` at a time, streaming.
+
+    At most ``2 * jobs`` files are in flight, so memory stays flat however
+    long ``paths`` is. Results come back in input order.
+    """
+    jobs = jobs or os.cpu_count() or 1
+    bundle_dir = str(load_bundle(bundle_path).path)
+    policy = policy or WindowPolicy()
+    if jobs <= 1:
+        analyzer = Analyzer(bundle_dir, policy=policy, min_confidence=min_confidence)
+        yield from (analyzer.analyse(p) for p in paths)
+        return
+    with ProcessPoolExecutor(
+        max_workers=jobs, initializer=_init_worker, initargs=(bundle_dir, policy, min_confidence)
+    ) as pool:
+        pending: list[Future[Analysis]] = []
+        for p in paths:
+            pending.append(pool.submit(_analyse_in_worker, str(p)))
+            if len(pending) >= 2 * jobs:
+                yield pending.pop(0).result()
+        for fut in pending:
+            yield fut.result()
