@@ -37,7 +37,9 @@ def probe(path: str | os.PathLike) -> AudioInfo:
 
         info = sf.info(str(path))
         if info.frames > 0 and info.samplerate > 0:
-            return AudioInfo(info.frames / info.samplerate, info.samplerate, info.channels, "soundfile")
+            return AudioInfo(
+                info.frames / info.samplerate, info.samplerate, info.channels, "soundfile"
+            )
     except Exception:  # noqa: BLE001 - libsndfile refuses many valid formats; try FFmpeg
         pass
     return _pyav_probe(path)
@@ -95,7 +97,9 @@ def _check_file(path: str | os.PathLike) -> Path:
     return path
 
 
-def _read(path: Path, info: AudioInfo, offset: float, duration: float | None, sr: int) -> np.ndarray:
+def _read(
+    path: Path, info: AudioInfo, offset: float, duration: float | None, sr: int
+) -> np.ndarray:
     if info.decoder == "soundfile":
         data, native_sr = _soundfile_read(path, offset, duration)
     else:

@@ -11,8 +11,16 @@ from typing import Any
 
 #: GTZAN's genres in the fixed order used for label indices (alphabetical, as GTZAN ships them).
 GTZAN_GENRES: tuple[str, ...] = (
-    "blues", "classical", "country", "disco", "hiphop",
-    "jazz", "metal", "pop", "reggae", "rock",
+    "blues",
+    "classical",
+    "country",
+    "disco",
+    "hiphop",
+    "jazz",
+    "metal",
+    "pop",
+    "reggae",
+    "rock",
 )
 
 #: How people write the genre names in their tags.

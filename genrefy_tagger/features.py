@@ -13,7 +13,9 @@ import numpy as np
 from .config import FeatureConfig
 
 
-def frame_signal(y: np.ndarray, *, config: FeatureConfig, hop_seconds: float | None = None) -> np.ndarray:
+def frame_signal(
+    y: np.ndarray, *, config: FeatureConfig, hop_seconds: float | None = None
+) -> np.ndarray:
     """Cut a mono signal into whole windows.
 
     Parameters

@@ -170,7 +170,9 @@ class Predictor:
         for i in range(0, len(x), batch):
             chunk = x[i : i + batch]
             if len(chunk) < batch:  # the export has a static batch size
-                chunk = np.concatenate([chunk, np.zeros((batch - len(chunk), *x.shape[1:]), x.dtype)])
+                chunk = np.concatenate(
+                    [chunk, np.zeros((batch - len(chunk), *x.shape[1:]), x.dtype)]
+                )
             self._interp.set_tensor(self._in["index"], chunk)
             self._interp.invoke()
             out.append(self._interp.get_tensor(self._out["index"]).copy())
