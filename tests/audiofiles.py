@@ -1,0 +1,128 @@
+"""Real audio files in every supported format, made on the fly for tests.
+
+libsndfile (soundfile) writes what it can; PyAV's FFmpeg encodes the rest
+(AAC and ALAC in MP4, WMA, WavPack).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+#: extension → (writer, soundfile format, soundfile subtype) or (writer, container, codec)
+FORMATS: dict[str, tuple[str, str, str]] = {
+    "wav": ("soundfile", "WAV", "PCM_16"),
+    "aiff": ("soundfile", "AIFF", "PCM_16"),
+    "flac": ("soundfile", "FLAC", "PCM_16"),
+    "ogg": ("soundfile", "OGG", "VORBIS"),
+    "opus": ("soundfile", "OGG", "OPUS"),
+    "mp3": ("soundfile", "MP3", "MPEG_LAYER_III"),
+    "m4a": ("pyav", "mp4", "aac"),
+    "alac.m4a": ("pyav", "mp4", "alac"),
+    "wma": ("pyav", "asf", "wmav2"),
+    "wv": ("pyav", "wv", "wavpack"),
+}
+
+#: Every kind of file the tagger supports, by the name a test can use in ``parametrize``.
+ALL_KINDS = tuple(FORMATS)
+
+
+def signal(
+    *,
+    seconds: float,
+    sample_rate: int = 22050,
+    channels: int = 2,
+    kind: str = "music",
+    seed: int = 0,
+) -> np.ndarray:
+    """A test signal of shape (frames, channels), float32 in [-1, 1].
+
+    ``music``: a few harmonic tones with a beat and a little noise; ``noise``;
+    ``silence``; ``clipped``: music driven far past full scale, then clipped.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    if kind == "silence":
+        y = np.zeros_like(t)
+    elif kind == "noise":
+        y = 0.3 * rng.standard_normal(len(t))
+    else:
+        y = sum(0.2 * np.sin(2 * np.pi * f * t) for f in (110.0, 220.0, 330.0, 440.0 * 1.5))
+        beat = (np.sin(2 * np.pi * 2.0 * t) > 0.95).astype(float)
+        y = y * (0.6 + 0.4 * beat) + 0.02 * rng.standard_normal(len(t))
+        if kind == "clipped":
+            y = np.clip(8.0 * y, -1.0, 1.0)
+    y = np.clip(y, -1.0, 1.0).astype(np.float32)
+    return np.repeat(y[:, None], channels, axis=1) * np.linspace(1.0, 0.8, channels)[None, :]
+
+
+def make_audio(
+    path: str | Path,
+    *,
+    seconds: float = 4.0,
+    sample_rate: int = 22050,
+    channels: int = 2,
+    kind: str = "music",
+    seed: int = 0,
+) -> Path:
+    """Write a real audio file whose format follows ``path``'s name.
+
+    ``song.alac.m4a`` makes ALAC in MP4; ``song.m4a`` AAC. Returns the path.
+    """
+    path = Path(path)
+    key = "alac.m4a" if path.name.endswith(".alac.m4a") else path.suffix.lstrip(".").lower()
+    writer, fmt, codec = FORMATS[key]
+    data = signal(seconds=seconds, sample_rate=sample_rate, channels=channels, kind=kind, seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if writer == "soundfile":
+        import soundfile as sf
+
+        rate = 48000 if codec == "OPUS" and sample_rate not in (8000, 12000, 16000, 24000) else None
+        if rate:
+            import soxr
+
+            data = soxr.resample(data, sample_rate, rate).astype(np.float32)
+        sf.write(str(path), data, rate or sample_rate, format=fmt, subtype=codec)
+    else:
+        _pyav_write(path, data, sample_rate, fmt, codec)
+    return path
+
+
+def _pyav_write(path: Path, data: np.ndarray, sample_rate: int, container: str, codec: str) -> None:
+    import av
+
+    layouts = {1: "mono", 2: "stereo", 6: "5.1"}
+    channels = data.shape[1]
+    with av.open(str(path), "w", format=container) as out:
+        stream = out.add_stream(codec, rate=sample_rate, layout=layouts[channels])
+        stream.codec_context.bit_rate = 128_000  # WMA's encoder will not open without one
+        fmt = stream.codec_context.codec.audio_formats[0].name
+        frame_size = stream.codec_context.frame_size or 1024
+        for start in range(0, len(data), frame_size):
+            block = data[start : start + frame_size]
+            frame = _frame(block, fmt, layouts[channels], sample_rate)
+            frame.pts = start
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def _frame(block: np.ndarray, fmt: str, layout: str, sample_rate: int):
+    import av
+
+    planar = fmt.endswith("p")
+    base = fmt.rstrip("p")
+    if base == "flt":
+        arr = block.astype(np.float32)
+    elif base == "s16":
+        arr = (block * 32767).astype(np.int16)
+    elif base == "s32":
+        arr = (block * 2147483647).astype(np.int32)
+    else:  # u8
+        arr = ((block + 1.0) * 127.5).astype(np.uint8)
+    arr = arr.T if planar else arr.reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=fmt, layout=layout)
+    frame.sample_rate = sample_rate
+    return frame
