@@ -6,8 +6,10 @@ model → vote. Nothing here writes to a file.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -101,12 +103,61 @@ _worker: dict[str, Analyzer] = {}
 
 
 def _init_worker(bundle_path: str, policy: WindowPolicy, min_confidence: float | None) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     _worker["analyzer"] = Analyzer(bundle_path, policy=policy, min_confidence=min_confidence)
 
 
 def _analyse_in_worker(path: str) -> Analysis:
     return _worker["analyzer"].analyse(path)
+
+
+class AnalysisPool:
+    """Analyses files on ``jobs`` worker processes (in this process when ``jobs == 1``).
+
+    Use as a context manager; :meth:`submit` returns a future. The caller bounds
+    how many futures it keeps in flight, which keeps memory flat.
+    """
+
+    def __init__(
+        self,
+        bundle_path: str | os.PathLike | None = None,
+        *,
+        policy: WindowPolicy | None = None,
+        min_confidence: float | None = None,
+        jobs: int | None = None,
+    ) -> None:
+        self.jobs = max(1, jobs or os.cpu_count() or 1)
+        self.bundle = load_bundle(bundle_path)
+        policy = policy or WindowPolicy()
+        self._local: Analyzer | None = None
+        self._pool: ProcessPoolExecutor | None = None
+        if self.jobs == 1:
+            self._local = Analyzer(self.bundle, policy=policy, min_confidence=min_confidence)
+        else:
+            # forkserver: workers never inherit a parent's threads (TensorFlow's, tqdm's),
+            # which plain fork can deadlock on.
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.jobs,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_init_worker,
+                initargs=(str(self.bundle.path), policy, min_confidence),
+            )
+
+    def submit(self, path: str | os.PathLike) -> Future[Analysis]:
+        if self._pool is not None:
+            return self._pool.submit(_analyse_in_worker, str(path))
+        done: Future[Analysis] = Future()
+        done.set_result(self._local.analyse(path))  # type: ignore[union-attr]
+        return done
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> AnalysisPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def analyse_paths(
@@ -117,25 +168,16 @@ def analyse_paths(
     min_confidence: float | None = None,
     jobs: int | None = None,
 ) -> Iterator[Analysis]:
-    """Analyse files in order, ``jobs`` at a time, streaming.
+    """Analyse files in input order, ``jobs`` at a time, streaming.
 
     At most ``2 * jobs`` files are in flight, so memory stays flat however
-    long ``paths`` is. Results come back in input order.
+    long ``paths`` is.
     """
-    jobs = jobs or os.cpu_count() or 1
-    bundle_dir = str(load_bundle(bundle_path).path)
-    policy = policy or WindowPolicy()
-    if jobs <= 1:
-        analyzer = Analyzer(bundle_dir, policy=policy, min_confidence=min_confidence)
-        yield from (analyzer.analyse(p) for p in paths)
-        return
-    with ProcessPoolExecutor(
-        max_workers=jobs, initializer=_init_worker, initargs=(bundle_dir, policy, min_confidence)
-    ) as pool:
-        pending: list[Future[Analysis]] = []
+    with AnalysisPool(bundle_path, policy=policy, min_confidence=min_confidence, jobs=jobs) as pool:
+        pending: deque[Future[Analysis]] = deque()
         for p in paths:
-            pending.append(pool.submit(_analyse_in_worker, str(p)))
-            if len(pending) >= 2 * jobs:
-                yield pending.pop(0).result()
-        for fut in pending:
-            yield fut.result()
+            pending.append(pool.submit(p))
+            if len(pending) >= 2 * pool.jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()

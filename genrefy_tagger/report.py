@@ -1,0 +1,140 @@
+"""What happened to each file, for people (a table) and for programs (JSON, CSV)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+#: Every row falls in exactly one of these; the summary counts them.
+CATEGORIES = ("tagged", "unchanged", "unsure", "failed")
+
+CSV_FIELDS = (
+    "path", "action", "current", "proposed", "confidence", "agreement",
+    "runners_up", "reason",
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One file's outcome.
+
+    ``action`` is one of: ``tag`` (written, or would be in a dry run),
+    ``unchanged``, ``unsure`` (nothing written: the model is not confident or the
+    audio gives nothing to judge), ``failed``.
+    """
+
+    path: Path
+    action: str
+    reason: str = ""
+    current: tuple[str, ...] = ()
+    proposed: tuple[str, ...] = ()
+    confidence: float | None = None
+    agreement: float | None = None
+    runners_up: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def category(self) -> str:
+        return "tagged" if self.action == "tag" else self.action
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "action": self.action,
+            "current": list(self.current),
+            "proposed": list(self.proposed),
+            "confidence": None if self.confidence is None else round(self.confidence, 4),
+            "agreement": None if self.agreement is None else round(self.agreement, 3),
+            "runners_up": [[g, round(s, 4)] for g, s in self.runners_up],
+            "reason": self.reason,
+        }
+
+
+def format_row(row: Row, *, dry_run: bool, base: Path | None = None) -> str:
+    """One readable line: ``action  conf  current → proposed  path  (reason)``."""
+    label = {"tag": "would tag" if dry_run else "tagged"}.get(row.action, row.action)
+    conf = f"{row.confidence:4.0%}" if row.confidence is not None else "   -"
+    current = "; ".join(row.current) or "(none)"
+    change = f"{current} → {'; '.join(row.proposed)}" if row.proposed else current
+    shown = _relative(row.path, base)
+    line = f"{label:<10} {conf}  {change:<32} {shown}"
+    return f"{line}  ({row.reason})" if row.reason else line
+
+
+def _relative(path: Path, base: Path | None) -> str:
+    if base is not None:
+        try:
+            return str(path.relative_to(base))
+        except ValueError:
+            pass
+    return str(path)
+
+
+@dataclass
+class Summary:
+    counts: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def add(self, row: Row) -> None:
+        self.counts[row.category] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def format(self, *, dry_run: bool) -> str:
+        tagged = "would tag" if dry_run else "tagged"
+        parts = [f"{self.counts['tagged']} {tagged}"] + [
+            f"{self.counts[c]} {c}" for c in CATEGORIES[1:]
+        ]
+        rate = self.total / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.total} files: " + ", ".join(parts)
+            + f" — {self.seconds:.1f} s ({rate:.1f} files/s)"
+        )
+
+
+class ReportWriter:
+    """Streams rows into a ``.json`` or ``.csv`` report; the format follows the extension."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in (".json", ".csv"):
+            raise ValueError(f"report must end in .json or .csv, not {self.path.name!r}")
+        self.kind = suffix[1:]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self._count = 0
+        if self.kind == "csv":
+            self._csv = csv.DictWriter(self._fh, fieldnames=CSV_FIELDS)
+            self._csv.writeheader()
+        else:
+            self._fh.write("[\n")
+
+    def write(self, row: Row) -> None:
+        data = row.as_dict()
+        if self.kind == "csv":
+            data["current"] = "; ".join(data["current"])
+            data["proposed"] = "; ".join(data["proposed"])
+            data["runners_up"] = "; ".join(f"{g} {s:.2f}" for g, s in data["runners_up"])
+            self._csv.writerow(data)
+        else:
+            sep = ",\n" if self._count else ""
+            self._fh.write(sep + "  " + json.dumps(data, ensure_ascii=False))
+        self._count += 1
+
+    def close(self) -> None:
+        if self.kind == "json":
+            self._fh.write("\n]\n")
+        self._fh.close()
+
+    def __enter__(self) -> ReportWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
