@@ -185,5 +185,11 @@ def _pyav_read(path: Path, offset: float, duration: float | None) -> tuple[np.nd
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
+    """A decoder's complaint as a short phrase, without the path the user already sees."""
+    text = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
+    text = text.splitlines()[0]
+    for name in ("filename", "name"):
+        value = getattr(exc, name, None)
+        if isinstance(value, str) and value:
+            text = text.replace(f": '{value}'", "").replace(f"'{value}'", "the file")
+    return text[:160].rstrip(" :")
