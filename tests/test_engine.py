@@ -115,7 +115,7 @@ def test_parallel_equals_serial_and_keeps_order(tiny_bundle: Path, tmp_path: Pat
     parallel = list(analyse_paths(paths, bundle_path=tiny_bundle, jobs=2, min_confidence=0))
     assert [r.path for r in parallel] == paths
     assert parallel[2].error and serial[2].error
-    for a, b in zip(serial, parallel):
+    for a, b in zip(serial, parallel, strict=True):
         if a.decision:
             assert a.decision.genre == b.decision.genre
             assert dict(a.decision.ranked) == pytest.approx(dict(b.decision.ranked), abs=1e-5)
