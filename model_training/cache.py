@@ -151,7 +151,9 @@ def extract(
     wanted = [
         (clip, v)
         for clip in clips
-        for v in (variants.get(clip.track_id, [ORIGINAL]) if isinstance(variants, dict) else variants)
+        for v in (
+            variants.get(clip.track_id, [ORIGINAL]) if isinstance(variants, dict) else variants
+        )
     ]
     features: dict[tuple[str, str], np.ndarray] = {}
     todo = []

@@ -210,7 +210,9 @@ def discover(
     lists, ff_source = _find_ff_lists(root, splits_dir)
     if lists:
         # A manifest's own column wins; otherwise the lists decide ("none": in no list).
-        clips = [c if c.ff_split else replace(c, ff_split=lists.get(c.track_id, "none")) for c in clips]
+        clips = [
+            c if c.ff_split else replace(c, ff_split=lists.get(c.track_id, "none")) for c in clips
+        ]
     elif layout == "manifest" and any(c.ff_split for c in clips):
         ff_source = "manifest.csv"
     if check_audio:
@@ -236,7 +238,7 @@ def discover(
 
 
 def choose_split(discovery: Discovery, requested: str = "auto") -> str:
-    """``fault-filtered`` when asked, or (auto) when every listed clip is present; else ``kfold``."""
+    """``fault-filtered`` when asked or (auto) when every listed clip is here; else ``kfold``."""
     if requested not in ("auto", "fault-filtered", "kfold"):
         raise ValueError(f"unknown split {requested!r}")
     has_lists = any(c.ff_split for c in discovery.clips)

@@ -1,0 +1,255 @@
+"""Training one network: windows in, a fitted Keras model and its history out.
+
+* Windows of a clip stay together (:class:`WindowSet` keeps each window's track).
+* The scaler is fitted on the training windows only.
+* Imbalance (classical and pop have 6× the clips of the other genres here) is
+  handled by class-balanced sampling: every epoch draws the same number of
+  windows from each genre, spread over that genre's tracks and their augmented
+  copies. That also keeps an epoch's cost fixed whatever the dataset size.
+* Early stopping watches the validation loss and restores the best weights.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from genrefy_tagger.config import GTZAN_GENRES
+
+from .cache import ORIGINAL, FeatureSet
+from .dataset import Clip
+
+
+@dataclass
+class WindowSet:
+    """Windows of a group of clips.
+
+    x      : (n, n_frames, n_features) float32 features (raw or standardised)
+    y      : (n,) int label index into ``GTZAN_GENRES``
+    track  : (n,) int index into ``track_ids``
+    copy   : (n,) int 0 for the original clip, k + 1 for augmented copy k
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    track: np.ndarray
+    copy: np.ndarray
+    track_ids: list[str]
+    track_labels: np.ndarray  # (n_tracks,) int
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def originals(self) -> WindowSet:
+        """Only the unaugmented windows (what evaluation looks at)."""
+        keep = self.copy == 0
+        return WindowSet(
+            self.x[keep], self.y[keep], self.track[keep], self.copy[keep],
+            self.track_ids, self.track_labels,
+        )  # fmt: skip
+
+
+def assemble(
+    clips: Sequence[Clip], features: FeatureSet, variants: Sequence[str] = (ORIGINAL,)
+) -> WindowSet:
+    """Stack the cached windows of ``clips`` (those with features; failures are skipped)."""
+    xs, ys, tracks, copies, ids, labels = [], [], [], [], [], []
+    for clip in clips:
+        if (clip.track_id, ORIGINAL) not in features.features:
+            continue  # unreadable clip: reported by the caller, not trained on
+        t = len(ids)
+        ids.append(clip.track_id)
+        labels.append(GTZAN_GENRES.index(clip.genre))
+        for k, variant in enumerate(variants):
+            f = features.features.get((clip.track_id, variant))
+            if f is None or len(f) == 0:
+                continue
+            xs.append(f)
+            ys.append(np.full(len(f), labels[-1]))
+            tracks.append(np.full(len(f), t))
+            copies.append(np.full(len(f), k))
+    if not xs:
+        raise ValueError("no windows to assemble")
+    return WindowSet(
+        np.concatenate(xs).astype(np.float32, copy=False),
+        np.concatenate(ys).astype(np.int64),
+        np.concatenate(tracks).astype(np.int64),
+        np.concatenate(copies).astype(np.int64),
+        ids,
+        np.asarray(labels, dtype=np.int64),
+    )
+
+
+def fit_scaler(x: np.ndarray, *, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature-column mean and scale over every frame of the training windows.
+
+    Parameters
+    ----------
+    x : np.ndarray [shape=(n, n_frames, n_features)]
+
+    Returns
+    -------
+    mean, scale : np.ndarray [shape=(n_features,)], float64
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler()
+    for i in range(0, len(x), chunk):  # partial_fit: never a float64 copy of everything
+        scaler.partial_fit(x[i : i + chunk].reshape(-1, x.shape[-1]))
+    return scaler.mean_, scaler.scale_
+
+
+def standardise(ws: WindowSet, mean: np.ndarray, scale: np.ndarray) -> WindowSet:
+    """A copy of ``ws`` with standardised features (the same arithmetic as the tagger's)."""
+    mean32, scale32 = mean.astype(np.float32), np.where(scale > 0, scale, 1.0).astype(np.float32)
+    x = ((ws.x - mean32) / scale32).astype(np.float32)
+    return WindowSet(x, ws.y, ws.track, ws.copy, ws.track_ids, ws.track_labels)
+
+
+def configure_tensorflow(threads: int | None = None) -> None:
+    """Few threads: the machine's cores are shared (``GENREFY_TF_THREADS``, default 2)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    n = threads or int(os.environ.get("GENREFY_TF_THREADS", "2"))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        pass  # already initialised in this process; the first setting stands
+
+
+def _balanced_dataset(ws: WindowSet, *, batch_size: int, windows_per_epoch: int, seed: int):
+    """A Keras ``PyDataset`` drawing genre-balanced batches, reshuffled every epoch."""
+    import keras
+
+    n_classes = len(GTZAN_GENRES)
+    by_class = [np.flatnonzero(ws.y == c) for c in range(n_classes)]
+    present = [c for c in range(n_classes) if len(by_class[c])]
+    # Inside a genre, each track is equally likely (a long track is not favoured).
+    track_weights = {}
+    for c in present:
+        counts = np.bincount(ws.track[by_class[c]])
+        w = 1.0 / counts[ws.track[by_class[c]]]
+        track_weights[c] = w / w.sum()
+
+    class Balanced(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.rng = np.random.default_rng(seed)
+            self.steps = max(1, windows_per_epoch // batch_size)
+            self.on_epoch_end()
+
+        def __len__(self) -> int:
+            return self.steps
+
+        def on_epoch_end(self) -> None:
+            n = self.steps * batch_size
+            classes = self.rng.choice(present, size=n)
+            idx = np.empty(n, dtype=np.int64)
+            for c in present:
+                where = np.flatnonzero(classes == c)
+                idx[where] = self.rng.choice(by_class[c], size=len(where), p=track_weights[c])
+            self.order = idx
+
+        def __getitem__(self, i: int):
+            sel = self.order[i * batch_size : (i + 1) * batch_size]
+            return ws.x[sel], keras.utils.to_categorical(ws.y[sel], n_classes)
+
+    return Balanced()
+
+
+@dataclass
+class TrainResult:
+    model: Any  # keras.Model with the best (lowest validation loss) weights
+    history: dict[str, list[float]]
+    best_epoch: int  # 1-based
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def train_model(
+    hp: dict[str, Any],
+    train: WindowSet,
+    valid: WindowSet,
+    *,
+    epochs: int = 60,
+    patience: int = 10,
+    windows_per_epoch: int = 2048,
+    seed: int = 0,
+    on_epoch: Callable[[int, Any, dict[str, float]], None] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train on standardised ``train`` windows, early-stopping on ``valid``.
+
+    ``on_epoch(epoch, model, logs)`` runs after every epoch (tuning reports to
+    Optuna and may raise ``optuna.TrialPruned`` from it).
+    """
+    configure_tensorflow()
+    import keras
+
+    from .network import DEFAULT_HP, build_model, compile_model
+
+    hp = {**DEFAULT_HP, **hp}
+    keras.utils.set_random_seed(seed)
+    model = build_model(
+        hp, n_frames=train.x.shape[1], n_features=train.x.shape[2], n_classes=len(GTZAN_GENRES)
+    )
+    compile_model(model, hp)
+    data = _balanced_dataset(
+        train, batch_size=int(hp["batch_size"]), windows_per_epoch=windows_per_epoch, seed=seed
+    )
+    valid_y = keras.utils.to_categorical(valid.y, len(GTZAN_GENRES))
+    callbacks: list[keras.callbacks.Callback] = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        ),
+        *_callbacks(epochs, progress, on_epoch),
+    ]
+    start = time.perf_counter()
+    fit = model.fit(
+        data,
+        validation_data=(valid.x, valid_y),
+        epochs=epochs,
+        callbacks=callbacks,
+        verbose=0,
+    )
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    best = int(np.argmin(history["val_loss"])) + 1
+    return TrainResult(model, history, best, time.perf_counter() - start)
+
+
+def predict(model: Any, x: np.ndarray, *, batch_size: int = 128) -> np.ndarray:
+    """Window probabilities, (n, n_frames, n_features) → (n, n_classes) float32."""
+    if len(x) == 0:
+        return np.zeros((0, len(GTZAN_GENRES)), dtype=np.float32)
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype=np.float32)
+
+
+def _callbacks(epochs: int, progress: bool, on_epoch: Callable | None) -> list:
+    """A tqdm bar over epochs (showing the latest losses) and the ``on_epoch`` hook."""
+    import keras
+    from tqdm.auto import tqdm
+
+    class Progress(keras.callbacks.Callback):
+        def on_train_begin(self, logs: dict | None = None) -> None:
+            self.bar = tqdm(total=epochs, desc="epochs", unit="ep", disable=not progress)
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            self.bar.set_postfix(
+                loss=f"{logs.get('loss', 0):.3f}", val_loss=f"{logs.get('val_loss', 0):.3f}"
+            )
+            self.bar.update()
+            if on_epoch is not None:
+                on_epoch(epoch, self.model, dict(logs))
+
+        def on_train_end(self, logs: dict | None = None) -> None:
+            self.bar.close()
+
+    return [Progress()]
