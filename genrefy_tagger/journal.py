@@ -1,0 +1,200 @@
+"""The change journal: one JSON line per file genrefy changed, and ``undo``.
+
+Every run appends to its own JSON Lines file (``default_journal_path``). A line is
+written with a single ``write`` and fsynced before the next file is touched, so
+after a crash the journal lists every changed file, at worst followed by one
+torn line, which ``read_journal`` skips. A line looks like::
+
+    {"time": "2026-11-25T16:40:00+00:00", "path": "/music/a.flac", "model": "gtzan-cnn-1",
+     "previous": {"genres": ["Jazz"], "provenance": null},
+     "new": {"genres": ["Rock", "Pop"], "provenance": "genrefy;model=…"}}
+
+``undo`` puts back the previous tags only where the file still holds exactly what
+genrefy wrote; anything changed since is reported and left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .tags import TagError, TagState, read_tags, write_genres
+
+log = logging.getLogger(__name__)
+
+
+class Journal:
+    """Append-only JSON Lines record of changed files, durable line by line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # O_APPEND: each line lands whole at the end even if two runs share a file.
+        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if _ends_torn(self.path):
+            # A crash mid-line: start on a fresh line so the next record stays readable.
+            self._write(b"\n")
+
+    def record(self, path: Path, previous: TagState, new: TagState, *, model: str) -> None:
+        entry = {
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "path": os.path.abspath(path),
+            "model": model,
+            "previous": _state_to_json(previous),
+            "new": _state_to_json(new),
+        }
+        self._write(json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n")
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _write(self, data: bytes) -> None:
+        if self._fd is None:
+            raise ValueError("journal is closed")
+        written = os.write(self._fd, data)
+        if written != len(data):  # only on a full disk; finish the line anyway
+            os.write(self._fd, data[written:])
+        os.fsync(self._fd)
+
+
+def _ends_torn(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() == 0:
+            return False
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
+
+
+def default_journal_path(now: datetime | None = None) -> Path:
+    """``<state dir>/journal/<YYYYmmdd-HHMMSS>.jsonl`` for a run started at ``now``.
+
+    The state dir is ``$GENREFY_STATE_DIR``, else ``$XDG_STATE_HOME/genrefy``,
+    else ``~/.local/state/genrefy``.
+    """
+    now = now or datetime.now()
+    explicit = os.environ.get("GENREFY_STATE_DIR")
+    xdg = os.environ.get("XDG_STATE_HOME")
+    if explicit:
+        base = Path(explicit).expanduser()
+    elif xdg and os.path.isabs(xdg):  # the XDG spec says to ignore relative paths
+        base = Path(xdg) / "genrefy"
+    else:
+        base = Path.home() / ".local" / "state" / "genrefy"
+    return base / "journal" / f"{now:%Y%m%d-%H%M%S}.jsonl"
+
+
+def read_journal(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every well-formed entry, in order. A torn or corrupt line is skipped."""
+    entries = []
+    lines = Path(path).read_bytes().split(b"\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        entry = _parse_line(line)
+        if entry is None:
+            torn_end = number == len(lines)  # no newline after it: cut off by a crash
+            log.log(
+                logging.DEBUG if torn_end else logging.WARNING, "%s:%d unreadable", path, number
+            )
+            continue
+        entries.append(entry)
+    return entries
+
+
+def _parse_line(line: bytes) -> dict[str, Any] | None:
+    try:
+        entry = json.loads(line.decode("utf-8"))
+        _state_from_json(entry["previous"])
+        _state_from_json(entry["new"])
+        if isinstance(entry["path"], str):
+            return entry
+    except (ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    path: Path
+    action: str  # "restored" | "skipped" | "failed"
+    reason: str
+
+
+def undo(path_to_journal: str | os.PathLike, *, dry_run: bool = False) -> Iterator[UndoResult]:
+    """Restore each journalled file's previous tags, newest change first.
+
+    A file is only written if it still holds what genrefy wrote; one journalled
+    several times goes back to its state before the first of those changes.
+    With ``dry_run`` nothing is written and "restored" means "would restore".
+    """
+    by_path: dict[str, list[dict[str, Any]]] = {}
+    last_seen: dict[str, int] = {}
+    for index, entry in enumerate(read_journal(path_to_journal)):
+        by_path.setdefault(entry["path"], []).append(entry)
+        last_seen[entry["path"]] = index
+    for name in sorted(by_path, key=last_seen.__getitem__, reverse=True):
+        yield _undo_file(Path(name), by_path[name], dry_run=dry_run)
+
+
+def _undo_file(path: Path, entries: list[dict[str, Any]], *, dry_run: bool) -> UndoResult:
+    ours = _state_from_json(entries[-1]["new"])
+    target = _state_from_json(entries[-1]["previous"])
+    # Walk back through earlier changes that this one continued.
+    for entry in reversed(entries[:-1]):
+        if _state_from_json(entry["new"]) != target:
+            break
+        target = _state_from_json(entry["previous"])
+    try:
+        current = read_tags(path)
+    except TagError as exc:
+        return UndoResult(path, "failed", str(exc))
+    if current == target:
+        return UndoResult(path, "skipped", "already restored")
+    if current != ours:
+        return UndoResult(path, "skipped", f"changed since (now {_describe(current)}), left alone")
+    if dry_run:
+        return UndoResult(path, "restored", f"dry run: would go back to {_describe(target)}")
+    try:
+        write_genres(path, target.genres, provenance=target.provenance)
+    except TagError as exc:
+        return UndoResult(path, "failed", str(exc))
+    return UndoResult(path, "restored", f"back to {_describe(target)}")
+
+
+def _describe(state: TagState) -> str:
+    genres = " | ".join(state.genres) if state.genres else "no genre"
+    return genres if state.provenance is None else f"{genres}, tagged by genrefy"
+
+
+def _state_to_json(state: TagState) -> dict[str, Any]:
+    return {"genres": list(state.genres), "provenance": state.provenance}
+
+
+def _state_from_json(data: Any) -> TagState:
+    genres, provenance = data["genres"], data["provenance"]
+    if not isinstance(genres, list) or not all(isinstance(g, str) for g in genres):
+        raise TypeError("genres must be a list of strings")
+    if provenance is not None and not isinstance(provenance, str):
+        raise TypeError("provenance must be a string or null")
+    return TagState(tuple(genres), provenance)

@@ -1,0 +1,207 @@
+"""The file-safety half of tag writing: atomic replacement and audio fingerprints.
+
+``replace_atomically`` is the only code in genrefy that writes into a user's music
+file, and it never writes into the file itself: it copies the file to a hidden
+temporary file in the same folder (``.<name>.genrefy-<random>.tmp``), lets the
+caller edit and verify that copy, fsyncs it and renames it over the original with
+``os.replace``. A crash, a full disk or any exception at any step leaves the
+original byte-identical and removes the copy.
+
+What survives the replacement: the permission bits (``shutil.copymode``) and, when
+running as root, the owner and group. What does not: extended attributes and ACLs,
+and hard links (the other names keep the old bytes; the renamed copy is a new
+inode). Modification time: by default it becomes "now", because the content
+changed and beets, rsync and sync tools rely on mtime to notice that;
+``keep_mtime=True`` restores the original access and modification times.
+
+``audio_fingerprint`` decodes a file at its native rate and hashes the samples, so
+a tag write can prove that it did not touch the audio.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+
+#: Longest part of the original name kept in the temporary name, in bytes: the
+#: decorations add about 25 bytes and most file systems stop at 255.
+_MAX_NAME_BYTES = 200
+_BLOCK_FRAMES = 1 << 16
+
+
+class TagError(Exception):
+    """A file whose tags cannot be read or written; the message is a one-line reason."""
+
+
+def resolve_target(path: str | os.PathLike) -> tuple[Path, os.stat_result]:
+    """The real file behind ``path`` (symlinks followed) and its stat, or TagError."""
+    real = Path(os.path.realpath(path))
+    try:
+        st = real.stat()
+    except FileNotFoundError:
+        raise TagError("file not found (moved or deleted?)") from None
+    except OSError as exc:
+        raise TagError(f"cannot access file: {short_reason(exc)}") from exc
+    if not stat.S_ISREG(st.st_mode):
+        raise TagError("not a regular file")
+    if st.st_size == 0:
+        raise TagError("empty file (0 bytes)")
+    return real, st
+
+
+def refuse_read_only(st: os.stat_result) -> None:
+    """TagError for a file with no write bit for anyone."""
+    # Root bypasses permission bits (os.access says yes), so the mode is the signal.
+    if st.st_mode & 0o222 == 0:
+        raise TagError("read-only file, left unchanged")
+
+
+def replace_atomically(
+    path: Path,
+    original: os.stat_result,
+    edit: Callable[[Path], None],
+    check: Callable[[Path], None] | None,
+    *,
+    keep_mtime: bool,
+) -> None:
+    """Copy ``path``, ``edit`` the copy, fsync it, ``check`` it, then swap it in.
+
+    ``path`` must already be resolved (see ``resolve_target``) and ``original`` is
+    its stat from before anything was read, used both to restore metadata and to
+    notice a file that someone else changed while we worked on it.
+    """
+    refuse_read_only(original)
+    tmp = _make_temp(path)
+    try:
+        _copy_contents(path, tmp)
+        edit(tmp)
+        _fsync_path(tmp)
+        if check is not None:
+            check(tmp)
+        _copy_metadata(original, path, tmp, keep_mtime=keep_mtime)
+        _fsync_path(tmp)
+        _ensure_unchanged(path, original)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):  # e.g. a full disk: still a one-line reason
+            raise TagError(f"cannot write the file: {short_reason(exc)}") from exc
+        raise
+    _fsync_dir(path.parent)
+
+
+def _make_temp(path: Path) -> Path:
+    name = path.name
+    while len(name.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES:
+        name = name[:-1]
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.genrefy-", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise TagError(
+            f"cannot create a temporary copy in its folder: {short_reason(exc)}"
+        ) from exc
+    os.close(fd)
+    return Path(tmp)
+
+
+def _copy_contents(src: Path, dst: Path) -> None:
+    try:
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            shutil.copyfileobj(fin, fout, 1 << 20)
+            fout.flush()
+            os.fsync(fout.fileno())
+    except OSError as exc:
+        raise TagError(f"cannot copy the file: {short_reason(exc)}") from exc
+
+
+def _copy_metadata(original: os.stat_result, path: Path, tmp: Path, *, keep_mtime: bool) -> None:
+    if getattr(os, "geteuid", lambda: -1)() == 0:
+        # chown first: it clears set-id bits, which copymode then puts back.
+        with suppress(OSError):
+            os.chown(tmp, original.st_uid, original.st_gid)
+    shutil.copymode(path, tmp)
+    if keep_mtime:
+        os.utime(tmp, ns=(original.st_atime_ns, original.st_mtime_ns))
+
+
+def _ensure_unchanged(path: Path, original: os.stat_result) -> None:
+    try:
+        now = path.stat()
+    except FileNotFoundError:
+        raise TagError("file not found (moved or deleted?)") from None
+    before = (original.st_ino, original.st_size, original.st_mtime_ns)
+    if (now.st_ino, now.st_size, now.st_mtime_ns) != before:
+        raise TagError("file changed while it was being tagged, left unchanged")
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename durable; some file systems cannot fsync a directory.
+    with suppress(OSError):
+        _fsync_path(folder)
+
+
+def audio_fingerprint(path: Path, decoder: str | None = None) -> tuple[str, str]:
+    """(decoder, sha256 of every decoded sample at the native rate and layout).
+
+    libsndfile is tried first and PyAV second, like ``audio.probe``; pass the
+    decoder that read the original to read its copy the same way. Raises TagError
+    when the audio cannot be decoded.
+    """
+    errors = []
+    for name, fingerprint in (("soundfile", _soundfile_hash), ("pyav", _pyav_hash)):
+        if decoder not in (None, name):
+            continue
+        try:
+            return name, fingerprint(path)
+        except Exception as exc:  # decoders raise many error types; all mean "cannot decode"
+            errors.append(short_reason(exc))
+    raise TagError(f"cannot decode the audio ({errors[-1]})")
+
+
+def _soundfile_hash(path: Path) -> str:
+    import soundfile as sf
+
+    digest = hashlib.sha256()
+    with sf.SoundFile(str(path)) as f:
+        digest.update(f"{f.samplerate}/{f.channels}".encode())
+        # float64 holds every integer PCM sample exactly, so nothing is rounded away.
+        for block in f.blocks(_BLOCK_FRAMES, dtype="float64", always_2d=True):
+            digest.update(block.tobytes())
+    return digest.hexdigest()
+
+
+def _pyav_hash(path: Path) -> str:
+    import av
+
+    digest = hashlib.sha256()
+    with av.open(str(path)) as container:
+        if not container.streams.audio:
+            raise ValueError("no audio stream")
+        stream = container.streams.audio[0]
+        for frame in container.decode(stream):
+            digest.update(f"{frame.format.name}/{frame.sample_rate}/{frame.samples}".encode())
+            digest.update(frame.to_ndarray().tobytes())
+    return digest.hexdigest()
+
+
+def short_reason(exc: BaseException) -> str:
+    """The first line of an exception's message, for a one-line user message."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).strip()
+    return text.splitlines()[0][:160] if text else type(exc).__name__

@@ -1,0 +1,409 @@
+"""Reading and writing the genre tag, and genrefy's provenance field, with mutagen.
+
+Where each format keeps them:
+
+============================  ==================  ==============================
+format                        genre               provenance (ours)
+============================  ==================  ==============================
+MP3, AIFF, WAV (ID3v2)        ``TCON``            ``TXXX:GENREFY``
+FLAC, Ogg Vorbis/FLAC, Opus   ``GENRE`` (1/value) ``GENREFY``
+MP4 / M4A (AAC, ALAC)         ``©gen``            ``----:com.genrefy:genrefy``
+WMA / ASF                     ``WM/Genre``        ``genrefy``
+WavPack (APEv2)               ``Genre``           ``Genrefy``
+============================  ==================  ==============================
+
+All of them hold several genres. ID3v2.3 has no multi-value text in its spec; we
+store the values separated by NUL as v2.4 does (mutagen's ``v23_sep=None``)
+rather than joining them with "/", because joining would also rewrite every
+other multi-value frame in the file.
+
+Write safety (see ``safe_write``): every write goes to a hidden copy in the same
+folder, is read back and checked (our fields hold exactly what we wrote, every
+other tag is unchanged, the decoded audio hashes the same), then replaces the
+original with one rename. Any failure leaves the original byte-identical. The ID3
+version is kept: v2.3 stays v2.3, v2.4 stays v2.4, a file without ID3v2 gets
+v2.4, and mutagen cannot write v2.2, which becomes v2.3; an ID3v1 tag is updated,
+never added. Read-only files (no write bit for anyone) are refused. Symlinks are
+written through to their target.
+
+mtime policy: by default the file's mtime becomes "now" since its content changed
+(beets and sync tools rely on that); ``keep_mtime=True`` restores the original
+access and modification times.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import mutagen
+from mutagen._vorbis import VComment  # base of every Vorbis-comment tag class
+from mutagen.aiff import AIFF
+from mutagen.apev2 import APEv2
+from mutagen.asf import ASFTags
+from mutagen.flac import Padding, VCFLACDict
+from mutagen.id3 import ID3, TCON, TXXX, ID3FileType
+from mutagen.mp4 import AtomDataType, MP4FreeForm, MP4Tags
+from mutagen.wave import WAVE
+
+from .safe_write import (
+    TagError,
+    audio_fingerprint,
+    refuse_read_only,
+    replace_atomically,
+    resolve_target,
+    short_reason,
+)
+
+# No ".aac": mutagen cannot tag raw ADTS streams.
+SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
+    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".m4b"}
+    | {".aif", ".aiff", ".wav", ".wma", ".asf", ".wv"}
+)
+
+_PROVENANCE_PREFIX = "genrefy"
+# Escaped in provenance values so that ";" and "|" stay separators and NUL or a
+# line break never reaches a tag (ID3 would read a NUL as a second value).
+_ESCAPES = str.maketrans(
+    {"%": "%25", ";": "%3B", "|": "%7C", "\n": "%0A", "\r": "%0D", "\0": "%00"}
+)
+
+
+@dataclass(frozen=True)
+class TagState:
+    genres: tuple[str, ...]  # every genre value present, () if none
+    provenance: str | None  # genrefy's private field as stored, None if absent
+
+
+# --- provenance -----------------------------------------------------------------------------
+
+
+def format_provenance(
+    model: str, confidence: float, genres: Sequence[str], when: datetime | None = None
+) -> str:
+    """``genrefy;model=…;confidence=0.873;genres=Rock|Pop;date=2026-11-25T16:40:00Z``."""
+    when = (when or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    fields = {
+        "model": model.translate(_ESCAPES),
+        "confidence": f"{confidence:.3f}",
+        "genres": "|".join(g.translate(_ESCAPES) for g in genres),
+        "date": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    return ";".join([_PROVENANCE_PREFIX] + [f"{k}={v}" for k, v in fields.items()])
+
+
+def parse_provenance(text: str) -> dict[str, str]:
+    """The fields of a provenance string, unescaped; {} for anything else.
+
+    ``genres`` stays one "|"-separated string. A "|" inside a genre name is stored
+    escaped but comes back as "|", so only such (unusual) names split ambiguously.
+    """
+    if not isinstance(text, str):
+        return {}
+    head, _, rest = text.strip().partition(";")
+    if head != _PROVENANCE_PREFIX:
+        return {}
+    fields = {}
+    for item in rest.split(";"):
+        key, sep, value = item.partition("=")
+        if sep and key.strip():
+            fields[key.strip()] = urllib.parse.unquote(value)
+    return fields
+
+
+# --- one adapter per tag system -------------------------------------------------------------
+
+
+class _Adapter:
+    """Where one tag system keeps the genres and our field, and how to compare the rest."""
+
+    genre_key = ""
+    provenance_key = ""
+
+    def get(self, tags: Any, key: str) -> list[str]:
+        return [str(v) for v in tags[key]] if key in tags else []
+
+    def set(self, tags: Any, key: str, values: list[str]) -> None:
+        if values:
+            tags[key] = values
+        elif key in tags:
+            del tags[key]
+
+    def genres(self, tags: Any) -> tuple[str, ...]:
+        return tuple(self.get(tags, self.genre_key))
+
+    def others(self, audio: Any) -> Any:
+        """Every other tag, in a form that compares equal when nothing changed."""
+        raise NotImplementedError
+
+    def is_ours(self, key: str) -> bool:
+        return key.lower() in (self.genre_key.lower(), self.provenance_key.lower())
+
+
+class _ID3(_Adapter):
+    genre_key = "TCON"
+    provenance_key = "TXXX:GENREFY"
+
+    def get(self, tags: ID3, key: str) -> list[str]:
+        frame = tags.get(key)
+        if frame is None:
+            return []
+        # .genres resolves ID3v1 numbers and "(17)" references to names.
+        return list(frame.genres) if key == self.genre_key else [str(t) for t in frame.text]
+
+    def set(self, tags: ID3, key: str, values: list[str]) -> None:
+        tags.delall(key)
+        if values and key == self.genre_key:
+            tags.add(TCON(encoding=3, text=values))
+        elif values:
+            tags.add(TXXX(encoding=3, desc=key.partition(":")[2], text=values))
+
+    def others(self, audio: Any) -> Any:
+        tags = audio.tags
+        frames = sorted(
+            (k, repr(f)) for k, f in tags.items() if k not in (self.genre_key, self.provenance_key)
+        )
+        return frames, [bytes(data) for data in tags.unknown_frames]
+
+
+class _Vorbis(_Adapter):
+    genre_key = "GENRE"
+    provenance_key = "GENREFY"
+
+    def others(self, audio: Any) -> Any:
+        comments = sorted((k.lower(), v) for k, v in audio.tags if not self.is_ours(k))
+        blocks = [
+            (type(b).__name__, b.write())
+            for b in getattr(audio, "metadata_blocks", [])  # FLAC: pictures, cue sheet…
+            if not isinstance(b, (VCFLACDict, Padding))
+        ]
+        return audio.tags.vendor, comments, blocks
+
+
+class _MP4(_Adapter):
+    genre_key = "\xa9gen"
+    provenance_key = "----:com.genrefy:genrefy"
+
+    def get(self, tags: MP4Tags, key: str) -> list[str]:
+        values = tags.get(key, [])
+        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
+
+    def set(self, tags: MP4Tags, key: str, values: list[str]) -> None:
+        if key == self.provenance_key and values:
+            values = [MP4FreeForm(v.encode("utf-8"), AtomDataType.UTF8) for v in values]
+        super().set(tags, key, values)
+
+    def others(self, audio: Any) -> Any:
+        # MP4Cover and MP4FreeForm compare their bytes and data type.
+        return {k: list(v) for k, v in audio.tags.items() if not self.is_ours(k)}
+
+
+class _ASF(_Adapter):
+    genre_key = "WM/Genre"
+    provenance_key = "genrefy"
+
+    def others(self, audio: Any) -> Any:
+        attrs = [
+            (name, type(a).__name__, a.value, a.language, a.stream)
+            for name, a in audio.tags
+            if not self.is_ours(name)
+        ]
+        return sorted(attrs, key=repr)
+
+
+class _APE(_Adapter):
+    genre_key = "Genre"
+    provenance_key = "Genrefy"
+
+    def get(self, tags: APEv2, key: str) -> list[str]:
+        return list(tags[key]) if key in tags else []  # text values split on NUL
+
+    def others(self, audio: Any) -> Any:
+        return {
+            k.lower(): (type(v).__name__, v.value)
+            for k, v in audio.tags.items()
+            if not self.is_ours(k)
+        }
+
+
+_ADAPTERS: tuple[tuple[type, Callable[[], _Adapter]], ...] = (
+    (ID3, _ID3),
+    (VComment, _Vorbis),
+    (MP4Tags, _MP4),
+    (ASFTags, _ASF),
+    (APEv2, _APE),
+)
+
+
+# --- opening files --------------------------------------------------------------------------
+
+
+@dataclass
+class _Opened:
+    audio: Any  # a mutagen FileType with .tags present
+    adapter: _Adapter
+    id3_version: int | None  # the ID3v2 minor version to save with; None for other formats
+
+    def state(self) -> TagState:
+        provenance = self.adapter.get(self.audio.tags, self.adapter.provenance_key)
+        return TagState(self.adapter.genres(self.audio.tags), provenance[0] if provenance else None)
+
+
+def _check_extension(path: Path) -> None:
+    if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+        raise TagError(f"unsupported file type {path.suffix or '(no extension)'!r}")
+
+
+def _mutagen_load(loader: Callable[[], Any]) -> Any:
+    try:
+        return loader()
+    except FileNotFoundError:
+        raise TagError("file not found (moved or deleted?)") from None
+    except Exception as exc:  # mutagen raises many types for unreadable files
+        raise TagError(f"not a readable audio file ({short_reason(exc)})") from exc
+
+
+def _open(path: Path, kind: type | None = None) -> _Opened:
+    """Open ``path`` with mutagen; ``kind`` forces the class (the temp copy has no extension)."""
+    audio = _mutagen_load(lambda: kind(path) if kind else mutagen.File(path))
+    if audio is None:
+        raise TagError("not a recognised audio file")
+    version = None
+    if isinstance(audio.tags, ID3) or (audio.tags is None and _uses_id3(audio)):
+        audio, version = _open_id3(path, type(audio), audio.tags)
+    if audio.tags is None:
+        _mutagen_load(audio.add_tags)
+    for tag_type, adapter in _ADAPTERS:
+        if isinstance(audio.tags, tag_type):
+            return _Opened(audio, adapter(), version)
+    raise TagError(f"unsupported tag format ({type(audio.tags).__name__})")
+
+
+def _uses_id3(audio: Any) -> bool:
+    return isinstance(audio, (ID3FileType, WAVE, AIFF))
+
+
+def _open_id3(path: Path, kind: type, tags: ID3 | None) -> tuple[Any, int]:
+    """Reopen so frames stay exactly as stored, and pick the version to save with."""
+    major = tags.version[1] if tags is not None and tags.version[0] == 2 else None
+    if major in (3, 4):
+        # translate=False: no v2.3<->v2.4 frame conversions, which would drop
+        # frames such as TSOP that iTunes writes into v2.3 tags.
+        return _mutagen_load(lambda: kind(path, translate=False)), major
+    if major == 2:
+        return _mutagen_load(lambda: kind(path, v2_version=3)), 3  # mutagen cannot write v2.2
+    return _mutagen_load(lambda: kind(path)), 4  # no ID3v2 (maybe ID3v1): new tag is v2.4
+
+
+def _save(opened: _Opened) -> None:
+    """Write the tags of ``opened`` into the file it was opened from."""
+    if opened.id3_version is None:
+        opened.audio.save()
+    else:
+        # mutagen's v1=1 default (MP3 only) updates an existing ID3v1 tag, never adds one.
+        opened.audio.save(v2_version=opened.id3_version, v23_sep=None)
+
+
+# --- public API -----------------------------------------------------------------------------
+
+
+def read_tags(path: str | os.PathLike) -> TagState:
+    """The genres and provenance of the file at ``path``; TagError if it cannot be read."""
+    real, _ = resolve_target(path)
+    _check_extension(Path(path))
+    return _open(real).state()
+
+
+def write_genres(
+    path: str | os.PathLike,
+    genres: Sequence[str],
+    *,
+    provenance: str | None,
+    keep_mtime: bool = False,
+    verify: bool = True,
+) -> TagState:
+    """Set the file's genres and provenance field; return the state from before.
+
+    ``genres=()`` removes the genre field and ``provenance=None`` our field. A file
+    that already holds exactly this state is not touched (not even its mtime). Raises TagError
+    (original left unchanged) for any file that cannot be safely written, and
+    ValueError for invalid arguments.
+    """
+    wanted = TagState(_check_genres(genres), _check_provenance(provenance))
+    real, st = resolve_target(path)
+    _check_extension(Path(path))
+    opened = _open(real)
+    previous = opened.state()
+    if previous == wanted:
+        return previous
+    refuse_read_only(st)  # before the costly decode below
+    kind = type(opened.audio)
+    others = opened.adapter.others(opened.audio) if verify else None
+    fingerprint = audio_fingerprint(real) if verify else None
+
+    def edit(tmp: Path) -> None:
+        copy = _open(tmp, kind)
+        copy.adapter.set(copy.audio.tags, copy.adapter.genre_key, list(wanted.genres))
+        provenance_values = [wanted.provenance] if wanted.provenance is not None else []
+        copy.adapter.set(copy.audio.tags, copy.adapter.provenance_key, provenance_values)
+        try:
+            _save(copy)
+        except Exception as exc:  # mutagen's write errors, e.g. a frame it cannot render
+            raise TagError(f"cannot write tags: {short_reason(exc)}") from exc
+
+    def check(tmp: Path) -> None:
+        _verify(tmp, kind, wanted, others, opened.id3_version, fingerprint)
+
+    replace_atomically(real, st, edit, check if verify else None, keep_mtime=keep_mtime)
+    return previous
+
+
+def _verify(
+    tmp: Path,
+    kind: type,
+    wanted: TagState,
+    others: Any,
+    id3_version: int | None,
+    fingerprint: tuple[str, str] | None,
+) -> None:
+    copy = _open(tmp, kind)
+    got = copy.state()
+    if got.genres != wanted.genres:
+        raise TagError(f"verification failed: genres read back as {list(got.genres)}")
+    if got.provenance != wanted.provenance:
+        raise TagError("verification failed: provenance field did not read back")
+    if id3_version is not None and copy.audio.tags.version[:2] != (2, id3_version):
+        raise TagError(f"verification failed: ID3 version became {copy.audio.tags.version}")
+    if copy.adapter.others(copy.audio) != others:
+        raise TagError("verification failed: other tags would have changed")
+    if fingerprint is None:
+        return
+    try:
+        after = audio_fingerprint(tmp, fingerprint[0])
+    except TagError as exc:
+        raise TagError(f"verification failed: {exc}") from exc
+    if after != fingerprint:
+        raise TagError("verification failed: decoded audio would have changed")
+
+
+def _check_genres(genres: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(genres, str):
+        raise TypeError("genres must be a sequence of strings, not one string")
+    result = tuple(genres)
+    for genre in result:
+        if not isinstance(genre, str) or not genre.strip() or "\0" in genre:
+            raise ValueError(f"invalid genre {genre!r}")
+    return result
+
+
+def _check_provenance(provenance: str | None) -> str | None:
+    if provenance is not None and (
+        not isinstance(provenance, str) or not provenance or "\0" in provenance
+    ):
+        raise ValueError(f"invalid provenance {provenance!r}")
+    return provenance
