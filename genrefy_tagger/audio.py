@@ -161,6 +161,9 @@ def _pyav_read(path: Path, offset: float, duration: float | None) -> tuple[np.nd
             sr = int(stream.codec_context.sample_rate or stream.rate)
             if offset > 0:
                 # Lands on the last seek point at or before ``offset``; trimmed below.
+                # After a seek FFmpeg's timestamps include the encoder delay (e.g. 1105
+                # samples for LAME MP3, ~1024 for AAC), so segments may start up to ~50 ms
+                # late: harmless for genre, and MP3 goes through libsndfile, which is exact.
                 container.seek(int(offset / stream.time_base), stream=stream, backward=True)
             resampler = av.AudioResampler(format="fltp")  # planar float, native rate and layout
             first_time, chunks, total = None, [], 0
