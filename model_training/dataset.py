@@ -122,6 +122,8 @@ def read_fault_filtered(folder: str | os.PathLike) -> dict[str, str]:
 
 
 def _find_ff_lists(root: Path, splits_dir: str | os.PathLike | None) -> tuple[dict, str | None]:
+    if splits_dir is not None and str(splits_dir).lower() == "none":
+        return {}, None  # the caller asked to ignore every list
     candidates = [Path(splits_dir)] if splits_dir else []
     candidates += [root / "splits", root.parent / "splits", PACKAGED_SPLITS]
     for folder in candidates:
@@ -196,7 +198,8 @@ def discover(
     Parameters
     ----------
     splits_dir : folder with ``{train,valid,test}_filtered.txt``; by default
-        ``<root>/splits``, then the copy shipped in ``model_training/splits``.
+        ``<root>/splits``, then the copy shipped in ``model_training/splits``;
+        ``"none"`` ignores the lists (a manifest's own column still counts).
     check_audio : read each file's header and skip (and report) the unreadable ones.
     """
     root = Path(root)
@@ -324,3 +327,91 @@ def genre_counts(clips: Iterable[Clip]) -> dict[str, int]:
 
 def _key(clip: Clip) -> str:
     return clip.track_id
+
+
+# --- the plan of a training run ---------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    """Which clips play which role in one training run (all by track id).
+
+    ``kfold``: ``test`` is the held-out set (the fault-filtered test clips when
+    known); ``folds`` split the remaining development clips for cross-validation and
+    tuning; the final model trains on ``train`` and early-stops on ``valid``, both
+    carved from the development clips.
+    ``fault-filtered``: train / valid / test are the three lists, and the one "fold"
+    is (train, valid).
+    """
+
+    split: str
+    train: list[str]
+    valid: list[str]
+    test: list[str]
+    folds: list[tuple[list[str], list[str]]]
+    seed: int = 0
+
+    def development(self) -> list[str]:
+        """Every clip that may be looked at while building the model (not ``test``)."""
+        return sorted(set(self.train) | set(self.valid))
+
+    def check(self) -> None:
+        """Raise if a track would sit on both sides of any split."""
+        assert_disjoint(clips_of(self.train), clips_of(self.valid), clips_of(self.test))
+        for fit, held in self.folds:
+            assert_disjoint(clips_of(fit), clips_of(held), clips_of(self.test))
+
+    def to_dict(self) -> dict:
+        return {
+            "split": self.split,
+            "seed": self.seed,
+            "train": self.train,
+            "valid": self.valid,
+            "test": self.test,
+            "folds": [{"train": a, "valid": b} for a, b in self.folds],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Plan:
+        folds = [(f["train"], f["valid"]) for f in data["folds"]]
+        return cls(data["split"], data["train"], data["valid"], data["test"], folds, data["seed"])
+
+
+def clips_of(track_ids: Iterable[str]) -> list[Clip]:
+    """Path-less clips for track ids (enough for splitting: the genre is in the id)."""
+    return [Clip(t, t.split(".")[0], Path(t)) for t in track_ids]
+
+
+def names(clips: Iterable[Clip]) -> list[str]:
+    """The track ids of some clips."""
+    return [c.track_id for c in clips]
+
+
+def make_plan(
+    clips: Sequence[Clip],
+    split: str,
+    *,
+    k: int = 5,
+    valid_fraction: float = 0.15,
+    seed: int = 0,
+) -> Plan:
+    """Assign every clip a role; see :class:`Plan`. ``split`` is ``kfold`` or ``fault-filtered``."""
+    if split == "fault-filtered":
+        parts = fault_filtered(clips)
+        plan = Plan(
+            split,
+            names(parts["train"]),
+            names(parts["valid"]),
+            names(parts["test"]),
+            [(names(parts["train"]), names(parts["valid"]))],
+            seed,
+        )
+    elif split == "kfold":
+        dev, test = holdout(clips, seed=seed)
+        fit, valid = stratified_carve(dev, fraction=valid_fraction, seed=seed)
+        folds = [(names(a), names(b)) for a, b in kfold(dev, k=k, seed=seed)]
+        plan = Plan(split, names(fit), names(valid), names(test), folds, seed)
+    else:
+        raise ValueError(f"unknown split {split!r}")
+    plan.check()
+    return plan

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from genrefy_tagger.config import GTZAN_GENRES
+from genrefy_tagger.config import GTZAN_GENRES, FeatureConfig
 
-from .cache import ORIGINAL, FeatureSet
-from .dataset import Clip
+from .cache import DEFAULT_CACHE, ORIGINAL, FeatureSet, extract, variant_names
+from .dataset import Clip, clips_of, names, stratified_carve
 
 
 @dataclass
@@ -45,13 +45,26 @@ class WindowSet:
     def __len__(self) -> int:
         return len(self.x)
 
-    def originals(self) -> WindowSet:
-        """Only the unaugmented windows (what evaluation looks at)."""
-        keep = self.copy == 0
+    def subset(self, track_ids: Sequence[str], *, augmented: bool = True) -> WindowSet:
+        """The windows of ``track_ids`` (absent ids are ignored), tracks renumbered.
+
+        ``augmented=False`` keeps only the original windows (what evaluation looks at).
+        """
+        index = {t: i for i, t in enumerate(self.track_ids)}
+        old = [index[t] for t in track_ids if t in index]
+        remap = np.full(len(self.track_ids), -1)
+        remap[old] = np.arange(len(old))
+        keep = remap[self.track] >= 0
+        if not augmented:
+            keep &= self.copy == 0
         return WindowSet(
-            self.x[keep], self.y[keep], self.track[keep], self.copy[keep],
-            self.track_ids, self.track_labels,
-        )  # fmt: skip
+            self.x[keep],
+            self.y[keep],
+            remap[self.track[keep]],
+            self.copy[keep],
+            [self.track_ids[i] for i in old],
+            self.track_labels[old],
+        )
 
 
 def assemble(
@@ -83,6 +96,30 @@ def assemble(
         ids,
         np.asarray(labels, dtype=np.int64),
     )
+
+
+def load_windows(
+    clips: Sequence[Clip],
+    augment_ids: Sequence[str],
+    *,
+    n_augmented: int,
+    config: FeatureConfig | None = None,
+    cache_dir: str | os.PathLike = DEFAULT_CACHE,
+    jobs: int = 2,
+    progress: bool = True,
+) -> tuple[WindowSet, FeatureSet]:
+    """Extract (or read from the cache) and stack the windows of ``clips``.
+
+    Clips in ``augment_ids`` also get ``n_augmented`` augmented copies. Clips that
+    could not be decoded are left out; they are in the returned ``FeatureSet.failures``.
+    """
+    augmented = set(augment_ids)
+    variants = variant_names(n_augmented)
+    wanted = {c.track_id: variants if c.track_id in augmented else [ORIGINAL] for c in clips}
+    features = extract(
+        clips, wanted, config=config, cache_dir=cache_dir, jobs=jobs, progress=progress
+    )
+    return assemble(clips, features, variants), features
 
 
 def fit_scaler(x: np.ndarray, *, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -222,6 +259,60 @@ def train_model(
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     best = int(np.argmin(history["val_loss"])) + 1
     return TrainResult(model, history, best, time.perf_counter() - start)
+
+
+@dataclass
+class Fitted:
+    """A trained model with the scaler it expects."""
+
+    result: TrainResult
+    mean: np.ndarray  # (n_features,)
+    scale: np.ndarray  # (n_features,)
+    train_ids: list[str]
+    valid_ids: list[str]
+
+    def predict(self, windows: WindowSet) -> np.ndarray:
+        """(n, n_classes) probabilities of ``windows`` (raw features)."""
+        return predict(self.result.model, standardise(windows, self.mean, self.scale).x)
+
+
+def fit_clips(
+    hp: dict[str, Any],
+    windows: WindowSet,
+    train_ids: Sequence[str],
+    valid_ids: Sequence[str] | None = None,
+    *,
+    valid_fraction: float = 0.15,
+    seed: int = 0,
+    **kwargs: Any,
+) -> Fitted:
+    """Fit the scaler and the network on the tracks ``train_ids``.
+
+    ``valid_ids`` (original windows only) drive early stopping; when None, a
+    stratified ``valid_fraction`` of ``train_ids`` is carved out for it, so the
+    clips a caller scores the model on are never used to stop it.
+    ``on_epoch(epoch, predict_fn, logs)`` runs after every epoch; ``predict_fn(ws)``
+    gives the current model's probabilities for raw windows ``ws``.
+    Other ``kwargs`` go to :func:`train_model`.
+    """
+    if valid_ids is None:
+        rest, carved = stratified_carve(clips_of(train_ids), fraction=valid_fraction, seed=seed)
+        train_ids, valid_ids = names(rest), names(carved)
+    if set(train_ids) & set(valid_ids):
+        raise AssertionError("a track is both trained on and used for early stopping")
+    train = windows.subset(train_ids)
+    # The scaler describes what the tagger will feed the network: original windows.
+    mean, scale = fit_scaler(train.x[train.copy == 0])
+    valid = standardise(windows.subset(valid_ids, augmented=False), mean, scale)
+    hook = kwargs.pop("on_epoch", None)
+    if hook is not None:
+
+        def on_epoch(epoch: int, model: Any, logs: dict[str, float]) -> None:
+            hook(epoch, lambda ws: predict(model, standardise(ws, mean, scale).x), logs)
+
+        kwargs["on_epoch"] = on_epoch
+    result = train_model(hp, standardise(train, mean, scale), valid, seed=seed, **kwargs)
+    return Fitted(result, mean, scale, list(train_ids), list(valid_ids))
 
 
 def predict(model: Any, x: np.ndarray, *, batch_size: int = 128) -> np.ndarray:

@@ -1,0 +1,190 @@
+"""Hyperparameter search: Optuna TPE with median pruning, resumable.
+
+The study lives in SQLite (``<run>/tune/study.db``): an interrupted search picks
+up where it stopped, and ``--trials`` counts finished trials (complete or pruned)
+across sessions.
+
+Objective: track-level macro-F1 (mean vote) on the held-out side of the first
+``n_folds`` cross-validation folds of the *development* clips — the held-out test
+clips are never loaded here. Early stopping inside a trial uses clips carved
+from the fold's training side, never the clips being scored. After every epoch
+the current score is reported so the median pruner can stop hopeless trials.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .evaluate import pool_tracks, scores
+from .network import DEFAULT_HP
+from .train import WindowSet, fit_clips
+
+STUDY_NAME = "gtzan-hybrid"
+
+
+def suggest(trial: Any) -> dict[str, Any]:
+    """The search space (kept small: every trial costs CPU minutes)."""
+    return {
+        "filters": trial.suggest_categorical("filters", [8, 12]),
+        "lstm_units": trial.suggest_categorical("lstm_units", [16, 32, 48]),
+        "attention_units": trial.suggest_categorical("attention_units", [16, 32]),
+        "conv_dropout": trial.suggest_float("conv_dropout", 0.0, 0.3),
+        "dropout": trial.suggest_float("dropout", 0.1, 0.5),
+        "l2": trial.suggest_float("l2", 1e-5, 1e-3, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 3e-4, 3e-3, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [32, 64]),
+        "label_smoothing": trial.suggest_float("label_smoothing", 0.0, 0.15),
+    }
+
+
+def track_macro_f1(probs: np.ndarray, windows: WindowSet, *, rule: str = "mean") -> float:
+    """Track-level macro-F1 of window probabilities (rows of ``windows``)."""
+    pooled = pool_tracks(probs, windows.track, len(windows.track_ids), rule=rule)
+    return scores(windows.track_labels, pooled.argmax(1))["macro_f1"]
+
+
+def make_objective(
+    windows: WindowSet,
+    folds: Sequence[tuple[list[str], list[str]]],
+    *,
+    epochs: int,
+    patience: int,
+    windows_per_epoch: int,
+    seed: int,
+):
+    """The Optuna objective over ``folds`` (``[(train ids, held-out ids), ...]``)."""
+    import optuna
+
+    def objective(trial: optuna.Trial) -> float:
+        hp = suggest(trial)
+        fold_scores, fold_epochs = [], []
+        start = time.perf_counter()
+        for f, (fit_ids, held_ids) in enumerate(folds):
+            held = windows.subset(held_ids, augmented=False)
+
+            def on_epoch(epoch: int, predict_fn: Any, logs: dict, f: int = f, held=held) -> None:
+                value = track_macro_f1(predict_fn(held), held)
+                step = f * epochs + epoch  # one step axis across folds, same for every trial
+                trial.report(value, step)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"fold {f} epoch {epoch + 1}: macro-F1 {value:.3f}")
+
+            fitted = fit_clips(
+                hp,
+                windows,
+                fit_ids,
+                seed=seed + f,
+                epochs=epochs,
+                patience=patience,
+                windows_per_epoch=windows_per_epoch,
+                on_epoch=on_epoch,
+                progress=False,
+            )
+            fold_scores.append(track_macro_f1(fitted.predict(held), held))
+            fold_epochs.append(fitted.result.best_epoch)
+            trial.set_user_attr("fold_macro_f1", fold_scores)
+        trial.set_user_attr("best_epochs", fold_epochs)
+        trial.set_user_attr("seconds", round(time.perf_counter() - start, 1))
+        return float(np.mean(fold_scores))
+
+    return objective
+
+
+def tune(
+    windows: WindowSet,
+    folds: Sequence[tuple[list[str], list[str]]],
+    *,
+    study_dir: str | Path,
+    trials: int = 30,
+    timeout: float | None = None,
+    epochs: int = 24,
+    patience: int = 5,
+    windows_per_epoch: int = 1536,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run (or resume) the study until ``trials`` trials have finished or ``timeout`` s pass.
+
+    Returns a summary: best value, best hyperparameters (merged into the defaults),
+    counts of complete / pruned trials, and wall time of this session.
+    """
+    import optuna
+    from optuna.trial import TrialState
+    from tqdm.auto import tqdm
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study_dir = Path(study_dir)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(
+        study_name=STUDY_NAME,
+        storage=f"sqlite:///{study_dir / 'study.db'}",
+        load_if_exists=True,
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=6),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=6),
+    )
+    finished = (TrialState.COMPLETE, TrialState.PRUNED)
+    if not study.trials:
+        # Start from the hand-picked defaults so the search can only improve on them.
+        study.enqueue_trial(dict(DEFAULT_HP))
+    done_before = len(study.get_trials(states=finished))
+    bar = tqdm(total=trials, initial=min(done_before, trials), desc="trials", disable=not progress)
+
+    def tick(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        bar.update()
+        best = study.best_value if study.get_trials(states=(TrialState.COMPLETE,)) else float("nan")
+        bar.set_postfix(best=f"{best:.3f}", last=trial.state.name.lower())
+
+    start = time.perf_counter()
+    if done_before < trials:
+        study.optimize(
+            make_objective(
+                windows,
+                folds,
+                epochs=epochs,
+                patience=patience,
+                windows_per_epoch=windows_per_epoch,
+                seed=seed,
+            ),
+            timeout=timeout,
+            callbacks=[optuna.study.MaxTrialsCallback(trials, states=finished), tick],
+            gc_after_trial=True,
+        )
+    bar.close()
+    return summarize(study, seconds=time.perf_counter() - start)
+
+
+def summarize(study: Any, *, seconds: float = 0.0) -> dict[str, Any]:
+    """What the study found, as JSON-ready data."""
+    from optuna.trial import TrialState
+
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    out: dict[str, Any] = {
+        "study": study.study_name,
+        "objective": "mean track-level macro-F1 (mean vote) over the tuning folds",
+        "complete": len(complete),
+        "pruned": len(pruned),
+        "session_seconds": round(seconds, 1),
+        "trials": [
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "params": t.params,
+                **t.user_attrs,
+            }
+            for t in study.trials
+        ],
+    }
+    if complete:
+        best = study.best_trial
+        out["best_value"] = best.value
+        out["best_trial"] = best.number
+        out["best_hp"] = {**DEFAULT_HP, **best.params}
+    return out

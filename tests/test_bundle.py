@@ -1,0 +1,68 @@
+"""The model shipped in ``genrefy_tagger/models/default`` is complete and consistent."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from genrefy_tagger.config import GTZAN_GENRES, FeatureConfig
+from genrefy_tagger.model import Predictor, default_bundle_dir, load_bundle
+
+BUNDLE = default_bundle_dir()
+
+
+def _a_clip(gtzan_dir: Path) -> Path:
+    return sorted((gtzan_dir / "genres" / "metal").glob("metal.*.ogg"))[0]
+
+
+def test_bundle_json_describes_the_model() -> None:
+    meta = json.loads((BUNDLE / "bundle.json").read_text(encoding="utf-8"))
+    bundle = load_bundle()
+    assert bundle.genres == GTZAN_GENRES
+    assert bundle.feature_config == FeatureConfig()
+    assert meta["kind"] == "features" and meta["vote"] in ("mean", "logmean")
+    assert 0.0 <= meta["min_confidence"] < 1.0
+    for key in ("architecture", "hyperparameters", "metrics", "training_data", "commands"):
+        assert meta.get(key), key
+    assert meta["package_version"]
+    assert np.all(bundle.scaler_scale > 0) and np.isfinite(bundle.scaler_mean).all()
+    sizes = [(BUNDLE / f).stat().st_size for f in meta["files"].values()]
+    assert max(sizes) < 5_000_000  # "a few MB at most"
+
+
+def test_keras_model_loads_in_safe_mode() -> None:
+    import keras
+
+    model = keras.models.load_model(BUNDLE / "model.keras", safe_mode=True, compile=False)
+    config = FeatureConfig()
+    assert model.input_shape == (None, config.n_frames, config.n_features)
+    assert model.output_shape == (None, len(GTZAN_GENRES))
+
+
+@pytest.mark.shared
+def test_litert_and_keras_agree_on_a_real_clip(gtzan_dir: Path) -> None:
+    from model_training.cache import tagging_features
+
+    bundle = load_bundle()
+    features = tagging_features(_a_clip(gtzan_dir), config=bundle.feature_config)
+    assert features.shape == (10, 130, 102)
+    lite = Predictor(bundle, backend="litert").predict(features)
+    ker = Predictor(bundle, backend="keras").predict(features)
+    assert lite.shape == (10, len(GTZAN_GENRES))
+    np.testing.assert_allclose(lite.sum(1), 1.0, atol=1e-5)
+    assert np.max(np.abs(lite - ker)) < 1e-4
+    assert (lite.argmax(1) == ker.argmax(1)).all()
+
+
+@pytest.mark.shared
+def test_analyzer_classifies_a_real_clip(gtzan_dir: Path) -> None:
+    from genrefy_tagger.engine import Analyzer
+
+    analysis = Analyzer().analyse(_a_clip(gtzan_dir))
+    assert analysis.error is None and analysis.decision is not None
+    assert analysis.decision.genre in GTZAN_GENRES
+    assert analysis.decision.n_windows == 10
+    assert abs(sum(score for _, score in analysis.decision.ranked) - 1.0) < 1e-5
