@@ -15,6 +15,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .audio import AudioError
 from .features import window_features
 from .model import Bundle, Predictor, load_bundle
@@ -60,7 +62,12 @@ class Analyzer:
         self.min_confidence = (
             self.bundle.min_confidence if min_confidence is None else float(min_confidence)
         )
-        self.predictor = Predictor(self.bundle, backend=backend)
+        if self.bundle.kind == "musicnn":
+            from .musicnn import MusicnnPredictor
+
+            self._musicnn = MusicnnPredictor(self.bundle.path)
+        else:
+            self.predictor = Predictor(self.bundle, backend=backend)
 
     def analyse(self, path: str | os.PathLike) -> Analysis:
         path = Path(path)
@@ -76,26 +83,35 @@ class Analyzer:
             return Analysis(path, error=reason, seconds=time.perf_counter() - start)
 
     def _analyse(self, path: Path, start: float) -> Analysis:
-        config = self.bundle.feature_config
-        windows = read_windows(path, config=config, policy=self.policy)
+        probs, duration, n_silent = self._probabilities(path)
         elapsed = time.perf_counter() - start
-        if len(windows.samples) == 0:
-            if windows.n_silent:
+        if len(probs) == 0:
+            if n_silent:
                 note = f"silent (no 3-s window above {self.policy.silence_db:.0f} dBFS)"
             else:
-                note = f"too short ({windows.duration:.1f} s; need {config.window_seconds:g} s)"
-            return Analysis(path, note=note, duration=windows.duration, seconds=elapsed)
-        probs = self.predictor.predict(window_features(windows.samples, config=config))
+                note = f"too short ({duration:.1f} s; need one 3-s window)"
+            return Analysis(path, note=note, duration=duration, seconds=elapsed)
         decision = decide(
             probs, self.bundle.genres, rule=self.bundle.vote, min_confidence=self.min_confidence
         )
         return Analysis(
             path,
             decision=decision,
-            duration=windows.duration,
-            n_silent=windows.n_silent,
+            duration=duration,
+            n_silent=n_silent,
             seconds=time.perf_counter() - start,
         )
+
+    def _probabilities(self, path: Path) -> tuple[np.ndarray, float, int]:
+        """(n, n_genres) probabilities to vote over, the track's duration, silent windows."""
+        if self.bundle.kind == "musicnn":
+            return self._musicnn.window_probabilities(path, policy=self.policy)
+        config = self.bundle.feature_config
+        windows = read_windows(path, config=config, policy=self.policy)
+        if len(windows.samples) == 0:
+            return np.zeros((0, len(self.bundle.genres))), windows.duration, windows.n_silent
+        probs = self.predictor.predict(window_features(windows.samples, config=config))
+        return probs, windows.duration, windows.n_silent
 
 
 # Each worker process keeps its own Analyzer, built once by the pool initializer.

@@ -30,6 +30,9 @@ BUNDLE_JSON = "bundle.json"
 KERAS_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 VOTE_RULES = ("mean", "logmean")
+#: ``features``: the hybrid network over :mod:`genrefy_tagger.features`;
+#: ``musicnn``: the pretrained MSD-musicnn front-end + head (:mod:`genrefy_tagger.musicnn`).
+BUNDLE_KINDS = ("features", "musicnn")
 
 
 class BundleError(Exception):
@@ -47,9 +50,10 @@ class Bundle:
     name: str
     model_version: str
     genres: tuple[str, ...]
-    feature_config: FeatureConfig
+    feature_config: FeatureConfig | None  # None for a musicnn bundle (its own config)
     scaler_mean: np.ndarray  # (n_features,)
     scaler_scale: np.ndarray  # (n_features,)
+    kind: str = "features"
     vote: str = "mean"
     min_confidence: float = 0.5
     meta: dict[str, Any] = field(default_factory=dict)
@@ -80,6 +84,13 @@ def load_bundle(path: str | os.PathLike | None = None) -> Bundle:
         raise BundleError(
             f"{meta_path} is not a genrefy bundle of format version {BUNDLE_FORMAT_VERSION}"
         )
+    kind = meta.get("kind", "features")
+    if kind not in BUNDLE_KINDS:
+        raise BundleError(f"{meta_path}: unknown model kind {kind!r}; upgrade genrefy")
+    if meta.get("vote", "mean") not in VOTE_RULES:
+        raise BundleError(f"{meta_path}: unknown vote rule {meta.get('vote')!r}")
+    if kind == "musicnn":
+        return _bundle(folder, meta, kind, None, np.zeros(0, np.float32), np.ones(0, np.float32))
     try:
         config = FeatureConfig.from_dict(meta["feature_config"])
         mean = np.asarray(meta["scaler"]["mean"], dtype=np.float32)
@@ -91,16 +102,28 @@ def load_bundle(path: str | os.PathLike | None = None) -> Bundle:
         raise BundleError(str(exc)) from exc
     if mean.shape != (config.n_features,) or scale.shape != (config.n_features,):
         raise BundleError(f"{meta_path}: scaler statistics do not match the feature config")
-    if meta.get("vote", "mean") not in VOTE_RULES:
-        raise BundleError(f"{meta_path}: unknown vote rule {meta.get('vote')!r}")
+    if not genres:
+        raise BundleError(f"{meta_path}: no genres")
+    return _bundle(folder, meta, kind, config, mean, np.where(scale > 0, scale, 1.0))
+
+
+def _bundle(
+    folder: Path,
+    meta: dict[str, Any],
+    kind: str,
+    config: FeatureConfig | None,
+    mean: np.ndarray,
+    scale: np.ndarray,
+) -> Bundle:
     return Bundle(
         path=folder,
         name=str(meta.get("name", folder.name)),
         model_version=str(meta.get("model_version", "0")),
-        genres=genres,
+        genres=tuple(meta["genres"]),
         feature_config=config,
-        scaler_mean=mean,
-        scaler_scale=np.where(scale > 0, scale, 1.0).astype(np.float32),
+        scaler_mean=mean.astype(np.float32),
+        scaler_scale=scale.astype(np.float32),
+        kind=kind,
         vote=meta.get("vote", "mean"),
         min_confidence=float(meta.get("min_confidence", 0.5)),
         meta=meta,
