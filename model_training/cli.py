@@ -326,7 +326,7 @@ def _tune_options(f):
         f
     )
     f = click.option("--tune-folds", default=2, show_default=True, help="CV folds per trial.")(f)
-    f = click.option("--tune-epochs", default=24, show_default=True, help="Most epochs per fold.")(
+    f = click.option("--tune-epochs", default=20, show_default=True, help="Most epochs per fold.")(
         f
     )
     return f

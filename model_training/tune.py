@@ -36,9 +36,10 @@ def suggest(trial: Any) -> dict[str, Any]:
         "conv_dropout": trial.suggest_float("conv_dropout", 0.0, 0.3),
         "dropout": trial.suggest_float("dropout", 0.1, 0.5),
         "l2": trial.suggest_float("l2", 1e-5, 1e-3, log=True),
-        "learning_rate": trial.suggest_float("learning_rate", 3e-4, 3e-3, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 7e-4, 4e-3, log=True),
         "batch_size": trial.suggest_categorical("batch_size", [32, 64]),
         "label_smoothing": trial.suggest_float("label_smoothing", 0.0, 0.15),
+        "stats_units": trial.suggest_categorical("stats_units", [32, 64, 96]),
     }
 
 
@@ -102,9 +103,9 @@ def tune(
     study_dir: str | Path,
     trials: int = 30,
     timeout: float | None = None,
-    epochs: int = 24,
-    patience: int = 5,
-    windows_per_epoch: int = 1536,
+    epochs: int = 20,
+    patience: int = 6,
+    windows_per_epoch: int = 1024,
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
