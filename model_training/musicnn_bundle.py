@@ -29,6 +29,7 @@ from .musicnn_fidelity import Taggrams
 from .musicnn_head import (
     HeadParams,
     confusion_png,
+    ensemble,
     keras_predict,
     logistic_reference,
     params_to_dict,
@@ -52,17 +53,26 @@ def write_musicnn_bundle(
     *,
     params: HeadParams,
     epochs: int,
+    members: int,
     sets: dict[str, Any],
     test: Taggrams,
     gtzan: Path,
     seed: int = 0,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Refit on all of ff-train, pick ``min_confidence`` on ff-valid, test once, write files."""
+    """Refit on all of ff-train, pick ``min_confidence`` on ff-valid, test once, write files.
+
+    ``members`` heads (seeds ``seed`` …) are trained for ``epochs`` epochs each and
+    averaged into one model (:func:`~model_training.musicnn_head.ensemble`).
+    """
     report = bundle / "report"
     report.mkdir(parents=True, exist_ok=True)
     train: Taggrams = sets["train_all"]
-    model, _ = train_head(params, train, epochs=epochs, seed=seed, log=log)
+    heads = [
+        train_head(params, train, epochs=epochs, seed=seed + i, name=f"head_{i}", log=log)[0]
+        for i in range(members)
+    ]
+    model = ensemble(heads, params.seq_len)
     model.save(bundle / HEAD_KERAS)
     export_litert(model, bundle / HEAD_TFLITE)
     keras_fn, lite_fn = keras_predict(model), _lite_predict(bundle / HEAD_TFLITE)
@@ -100,7 +110,7 @@ def write_musicnn_bundle(
                   "ff-test (290 tracks), head on all patches")  # fmt: skip
 
     # Write bundle.json now: the end-to-end check below runs the shipped predictor.
-    meta = _meta(params, epochs, threshold["min_confidence"], train, gtzan)
+    meta = _meta(params, epochs, members, threshold["min_confidence"], train, gtzan)
     write_bundle_json(bundle, meta)
     e2e = end_to_end(bundle, sets, test, keras_fn, params.seq_len, gtzan, log=log)
     metrics = {"validation": validation, "ff_test": test_metrics, "end_to_end": e2e}
@@ -205,7 +215,12 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _meta(
-    params: HeadParams, epochs: int, min_confidence: float, train: Taggrams, gtzan: Path
+    params: HeadParams,
+    epochs: int,
+    members: int,
+    min_confidence: float,
+    train: Taggrams,
+    gtzan: Path,
 ) -> dict[str, Any]:
     fidelity_path = (
         Path(__file__).resolve().parents[1] / "genrefy_tagger/models/musicnn/report/fidelity.json"
@@ -219,7 +234,12 @@ def _meta(
         "vote": "mean",
         "min_confidence": min_confidence,
         "musicnn_config": DEFAULT_CONFIG.to_dict(),
-        "head": {"seq_len": params.seq_len, "epochs": epochs, "params": params_to_dict(params)},
+        "head": {
+            "seq_len": params.seq_len,
+            "epochs": epochs,
+            "members": members,
+            "params": params_to_dict(params),
+        },
         "files": {
             "frontend_keras": FRONTEND_KERAS,
             "frontend_tflite": FRONTEND_TFLITE,

@@ -23,6 +23,7 @@ BUNDLE_DIR = Path(__file__).resolve().parents[1] / "genrefy_tagger" / "models" /
 DEFAULT_GTZAN = Path(__file__).resolve().parents[2] / "shared" / "gtzan"
 DEFAULT_CACHE = Path(".cache") / "musicnn" / "port_taggrams.npz"
 DEFAULT_STUDY = "sqlite:///runs/musicnn_head.db"
+DEFAULT_CHOICE = Path("runs") / "musicnn_head_choice.json"
 STUDY_NAME = "musicnn-head"
 HOLDOUT_FRACTION, HOLDOUT_SEED = 0.2, 7
 
@@ -162,6 +163,8 @@ def _objective_factory(sets: dict[str, Any]) -> Any:
             learning_rate=trial.suggest_float("learning_rate", 3e-4, 3e-3, log=True),
             batch_size=trial.suggest_categorical("batch_size", [32, 64, 128]),
             k_min=trial.suggest_int("k_min", 2, 8),
+            l2=trial.suggest_categorical("l2", [0.0, 1e-5, 1e-4, 1e-3]),
+            samples_per_track=trial.suggest_categorical("samples_per_track", [2, 4, 8]),
         )
 
         def validate(model: Any) -> float:
@@ -197,8 +200,26 @@ def _objective_factory(sets: dict[str, Any]) -> Any:
 @_cache_option
 @click.option("--trials", default=30, show_default=True)
 @click.option("--storage", default=DEFAULT_STUDY, show_default=True)
-def musicnn_tune_cmd(gtzan: Path, bundle: Path, cache: Path, trials: int, storage: str) -> None:
-    """Optuna (TPE + median pruner) over the head's hyper-parameters; never reads ff-test."""
+@click.option("--recheck-top", default=6, show_default=True, help="settings re-trained")
+@click.option("--seeds", default=3, show_default=True, help="seeds per re-trained setting")
+@click.option("--recheck-epochs", default=20, show_default=True)
+@click.option("--choice", type=click.Path(path_type=Path), default=DEFAULT_CHOICE)
+def musicnn_tune_cmd(
+    gtzan: Path,
+    bundle: Path,
+    cache: Path,
+    trials: int,
+    storage: str,
+    recheck_top: int,
+    seeds: int,
+    recheck_epochs: int,
+    choice: Path,
+) -> None:
+    """Optuna (TPE + median pruner) over the head's settings, then a multi-seed re-check.
+
+    Never reads ff-test. Writes the chosen setting, epoch count and ensemble size to
+    ``--choice`` (read by ``musicnn-head``).
+    """
     import optuna
 
     Path("runs").mkdir(exist_ok=True)
@@ -209,7 +230,7 @@ def musicnn_tune_cmd(gtzan: Path, bundle: Path, cache: Path, trials: int, storag
         load_if_exists=True,
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=0, n_startup_trials=8),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=6, n_warmup_steps=10),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=6, n_warmup_steps=6),
     )
     start = time.time()
 
@@ -220,18 +241,97 @@ def musicnn_tune_cmd(gtzan: Path, bundle: Path, cache: Path, trials: int, storag
             f"({time.time() - start:.0f} s)"
         )
 
-    study.optimize(_objective_factory(sets), n_trials=trials, callbacks=[tick])
+    if trials:
+        study.optimize(_objective_factory(sets), n_trials=trials, callbacks=[tick])
     click.echo(f"best: {study.best_value:.4f} {study.best_params} {study.best_trial.user_attrs}")
+    if recheck_top:
+        result = recheck(study, sets, top=recheck_top, seeds=seeds, epochs=recheck_epochs)
+        choice.parent.mkdir(parents=True, exist_ok=True)
+        choice.write_text(json.dumps(result, indent=1) + "\n")
+        c = result["chosen"]
+        click.echo(
+            f"chosen: trial {c['trial']}, {c['best_epoch']} epochs, {seeds} members → {choice}"
+        )
 
 
-def _best_params(storage: str) -> tuple[Any, int]:
-    import optuna
+def recheck(
+    study: Any, sets: dict[str, Any], *, top: int, seeds: int, epochs: int
+) -> dict[str, Any]:
+    """Re-train the ``top`` trials' settings with ``seeds`` seeds for ``epochs`` epochs each.
 
+    A trial's value is the best of up to 40 noisy epoch scores on 89 + 81 tracks, so
+    the ranking is mostly noise. Here every setting gets the same epochs and several
+    seeds; we keep the per-epoch validation score of each seed and of the seeds'
+    averaged probabilities (an ensemble), and pick the setting, epoch count and
+    ensemble size by the seed-averaged curve (3-epoch moving average).
+    """
+    from dataclasses import replace
+
+    from .musicnn_head import HeadParams, keras_predict, track_probabilities, train_head
+
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    best_trials = sorted(done, key=lambda t: -t.value)[:top]
+    hold, valid = sets["holdout"], sets["valid_windows"]
+    results = []
+    for trial in best_trials:
+        params = replace(HeadParams(**trial.params), max_epochs=epochs, patience=epochs + 1)
+        per_seed: list[list[tuple[np.ndarray, np.ndarray]]] = []
+        for seed in range(seeds):
+            probs: list[tuple[np.ndarray, np.ndarray]] = []
+
+            def validate(model: Any, probs: list = probs, seq_len: int = params.seq_len) -> float:
+                predict = keras_predict(model)
+                ph = track_probabilities(predict, hold, seq_len, mode="spread10")
+                pv = track_probabilities(predict, valid, seq_len, mode="windows")
+                probs.append((ph, pv))
+                return 0.0
+
+            train_head(params, sets["fit"], validate=validate, seed=100 + seed, log=lambda s: None)
+            per_seed.append(probs)
+
+        def score(ph: np.ndarray, pv: np.ndarray) -> float:
+            acc_h = float((ph.argmax(1) == hold.labels).mean())
+            acc_v = float((pv.argmax(1) == valid.labels).mean())
+            return 0.5 * (acc_h + acc_v)
+
+        mean_curve = [
+            float(np.mean([score(*per_seed[s][e]) for s in range(seeds)])) for e in range(epochs)
+        ]
+        ens_curve = [
+            score(
+                np.mean([per_seed[s][e][0] for s in range(seeds)], 0),
+                np.mean([per_seed[s][e][1] for s in range(seeds)], 0),
+            )
+            for e in range(epochs)
+        ]
+        smooth = np.convolve(np.pad(mean_curve, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+        best_epoch = int(np.argmax(smooth)) + 1
+        results.append(
+            {
+                "trial": trial.number,
+                "params": trial.params,
+                "trial_value": trial.value,
+                "mean_curve": mean_curve,
+                "ensemble_curve": ens_curve,
+                "best_epoch": best_epoch,
+                "smoothed_best": float(smooth[best_epoch - 1]),
+                "ensemble_at_best": ens_curve[best_epoch - 1],
+            }
+        )
+        click.echo(
+            f"recheck trial {trial.number}: seed-mean {smooth[best_epoch - 1]:.4f} at epoch "
+            f"{best_epoch}, ensemble of {seeds} {ens_curve[best_epoch - 1]:.4f}"
+        )
+    chosen = max(results, key=lambda r: r["smoothed_best"])
+    return {"chosen": chosen, "members": seeds, "epochs_tried": epochs, "results": results}
+
+
+def _choice(path: Path) -> tuple[Any, int, int]:
     from .musicnn_head import HeadParams
 
-    study = optuna.load_study(study_name=STUDY_NAME, storage=storage)
-    best = study.best_trial
-    return HeadParams(**best.params), int(best.user_attrs["best_epoch"])
+    data = json.loads(path.read_text())
+    chosen = data["chosen"]
+    return HeadParams(**chosen["params"]), int(chosen["best_epoch"]), int(data["members"])
 
 
 def choose_min_confidence(labels: np.ndarray, probs: np.ndarray, target: float = 0.9) -> dict:
@@ -253,19 +353,20 @@ def choose_min_confidence(labels: np.ndarray, probs: np.ndarray, target: float =
 @_gtzan_option
 @_bundle_option
 @_cache_option
-@click.option("--storage", default=DEFAULT_STUDY, show_default=True)
+@click.option("--choice", type=click.Path(exists=True, path_type=Path), default=DEFAULT_CHOICE)
 @click.option("--seed", default=0, show_default=True)
-def musicnn_head_cmd(gtzan: Path, bundle: Path, cache: Path, storage: str, seed: int) -> None:
-    """Refit the best head on all of ff-train, evaluate on ff-test ONCE, write the bundle."""
+def musicnn_head_cmd(gtzan: Path, bundle: Path, cache: Path, choice: Path, seed: int) -> None:
+    """Refit the chosen head on all of ff-train, evaluate on ff-test ONCE, write the bundle."""
     from .musicnn_bundle import write_musicnn_bundle
 
-    params, epochs = _best_params(storage)
-    click.echo(f"head {params} for {epochs} epochs")
+    params, epochs, members = _choice(choice)
+    click.echo(f"head {params} for {epochs} epochs, {members} members")
     sets = _validation_sets(gtzan, cache, bundle)
     write_musicnn_bundle(
         bundle,
         params=params,
         epochs=epochs,
+        members=members,
         sets=sets,
         test=_published(gtzan)["ff_test"],
         gtzan=gtzan,

@@ -45,11 +45,12 @@ class HeadParams:
     attention_units: int = 32
     dropout: float = 0.3
     input_noise: float = 0.1  # Gaussian noise on standardised tag scores, training only
+    l2: float = 0.0  # weight decay on the LSTM and dense kernels
     learning_rate: float = 1e-3
     batch_size: int = 64
     k_min: int = 4  # fewest distinct patches in a training sequence
     samples_per_track: int = 8  # fresh random sequences per track and epoch
-    max_epochs: int = 60
+    max_epochs: int = 40
     patience: int = 10
 
 
@@ -62,6 +63,7 @@ def build_head(
     tag_mean: np.ndarray,
     tag_var: np.ndarray,
     n_genres: int = len(GTZAN_GENRES),
+    name: str = "musicnn_genre_head",
 ) -> keras.Model:
     """BiLSTM + additive attention pooling over time → softmax over genres.
 
@@ -73,6 +75,7 @@ def build_head(
     import keras
     from keras import layers
 
+    reg = keras.regularizers.l2(params.l2) if params.l2 > 0 else None
     inputs = keras.Input((params.seq_len, N_TAGS), name="taggrams")
     x = layers.Normalization(mean=tag_mean, variance=tag_var, name="tag_norm")(inputs)
     x = layers.GaussianNoise(params.input_noise, name="tag_noise")(x)
@@ -81,14 +84,18 @@ def build_head(
     )  # (batch, seq_len, 2 * units)
     h = layers.Dropout(params.dropout, name="bilstm_dropout")(h)
     # Attention: one score per window, softmax over time, weighted sum of the states.
-    score = layers.Dense(params.attention_units, activation="tanh", name="attention_hidden")(h)
+    score = layers.Dense(
+        params.attention_units, activation="tanh", kernel_regularizer=reg, name="attention_hidden"
+    )(h)
     score = layers.Dense(1, name="attention_score")(score)  # (batch, seq_len, 1)
     weights = layers.Softmax(axis=1, name="attention_weights")(score)
     pooled = layers.Dot(axes=1, name="attention_pool")([weights, h])  # (batch, 1, 2 * units)
     pooled = layers.Flatten(name="pooled")(pooled)
     pooled = layers.Dropout(params.dropout, name="pooled_dropout")(pooled)
-    outputs = layers.Dense(n_genres, activation="softmax", name="genre")(pooled)
-    model = keras.Model(inputs, outputs, name="musicnn_genre_head")
+    outputs = layers.Dense(n_genres, activation="softmax", kernel_regularizer=reg, name="genre")(
+        pooled
+    )
+    model = keras.Model(inputs, outputs, name=name)
     model.compile(
         optimizer=keras.optimizers.Adam(params.learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -230,6 +237,7 @@ def train_head(
     epochs: int | None = None,
     seed: int = 0,
     trial: optuna.Trial | None = None,
+    name: str = "musicnn_genre_head",
     log: Callable[[str], None] = print,
 ) -> tuple[keras.Model, dict[str, Any]]:
     """Train on fresh random sequences each epoch; keep the best epoch by ``validate``.
@@ -244,7 +252,7 @@ def train_head(
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     mean, var = tag_statistics(train)
-    model = build_head(params, tag_mean=mean, tag_var=var)
+    model = build_head(params, tag_mean=mean, tag_var=var, name=name)
     weights = class_weights(train.labels)
     best, best_epoch, best_weights, history = -math.inf, 0, None, []
     n_epochs = epochs or params.max_epochs
@@ -279,6 +287,22 @@ def train_head(
     if best_weights is not None:
         model.set_weights(best_weights)
     return model, {"best_val": best, "best_epoch": best_epoch, "history": history}
+
+
+def ensemble(members: list[keras.Model], seq_len: int) -> keras.Model:
+    """Average the probabilities of several trained heads in one model (one LiteRT file).
+
+    Input ``taggrams`` (batch, seq_len, 50) → output ``genre`` (batch, n_genres); the
+    members are nested functional models, so the result still loads in safe mode.
+    """
+    import keras
+    from keras import layers
+
+    if len(members) == 1:
+        return members[0]
+    inputs = keras.Input((seq_len, N_TAGS), name="taggrams")
+    outputs = layers.Average(name="genre")([m(inputs) for m in members])
+    return keras.Model(inputs, outputs, name="musicnn_genre_heads")
 
 
 def logistic_reference(train: Taggrams, test: Taggrams, *, seed: int = 0) -> dict[str, Any]:
