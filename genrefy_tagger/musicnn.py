@@ -369,12 +369,20 @@ class MusicnnPredictor:
     """
 
     def __init__(self, bundle_dir: str | os.PathLike, *, threads: int = 1) -> None:
+        from .model import BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, BundleError
+
         self.bundle_dir = Path(bundle_dir)
-        self.meta: dict[str, Any] = json.loads(
-            (self.bundle_dir / "bundle.json").read_text(encoding="utf-8")
-        )
-        if self.meta.get("kind") != BUNDLE_KIND:
-            raise ValueError(f"{self.bundle_dir} is not a musicnn bundle")
+        meta_path = self.bundle_dir / "bundle.json"
+        try:
+            self.meta: dict[str, Any] = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BundleError(f"cannot read {meta_path}: {exc}") from exc
+        if (
+            self.meta.get("format") != BUNDLE_FORMAT
+            or self.meta.get("format_version") != BUNDLE_FORMAT_VERSION
+            or self.meta.get("kind") != BUNDLE_KIND
+        ):
+            raise BundleError(f"{meta_path} is not a genrefy musicnn bundle (format version 1)")
         self.config = MusicnnConfig(**self.meta["musicnn_config"])
         self.genres: tuple[str, ...] = tuple(self.meta["genres"])
         self.vote: str = self.meta.get("vote", "mean")
