@@ -16,16 +16,20 @@ Ogg Vorbis and FLAC in a temporary folder.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import statistics
-import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
-import numpy as np
+# One BLAS thread per process, as the tagger's workers run (set before NumPy loads).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "genrefy_tagger" / "models" / "musicnn"
@@ -66,14 +70,14 @@ def per_call(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def single_process(tracks: dict[str, Path], repeats: int) -> dict[str, float]:
+def single_process(tracks: dict[str, Path], repeats: int, max_windows: int) -> dict[str, float]:
     from genrefy_tagger.musicnn import MusicnnPredictor, read_track_windows, window_patches
     from genrefy_tagger.windows import WindowPolicy
 
     start = time.perf_counter()
     predictor = MusicnnPredictor(BUNDLE, threads=1)
     load_s = time.perf_counter() - start
-    policy = WindowPolicy()
+    policy = WindowPolicy(max_windows=max_windows)
     rng = np.random.default_rng(0)
     patch = rng.random((1, 187, 96), dtype=np.float32) * 3
     group = rng.random((10, 50), dtype=np.float32)
@@ -100,22 +104,23 @@ def single_process(tracks: dict[str, Path], repeats: int) -> dict[str, float]:
 _worker: dict = {}
 
 
-def _init() -> None:
+def _init(max_windows: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
     from genrefy_tagger.musicnn import MusicnnPredictor
+    from genrefy_tagger.windows import WindowPolicy
 
     _worker["p"] = MusicnnPredictor(BUNDLE, threads=1)
+    _worker["policy"] = WindowPolicy(max_windows=max_windows)
 
 
 def _run(path: str) -> int:
-    from genrefy_tagger.windows import WindowPolicy
-
-    probs, _, _ = _worker["p"].window_probabilities(path, policy=WindowPolicy())
+    probs, _, _ = _worker["p"].window_probabilities(path, policy=_worker["policy"])
     return int(probs.mean(0).argmax())
 
 
-def throughput(path: Path, jobs: int, n_tracks: int) -> float:
+def throughput(path: Path, jobs: int, n_tracks: int, max_windows: int) -> float:
     """Tracks per second with ``jobs`` processes (pool start-up excluded)."""
-    with ProcessPoolExecutor(max_workers=jobs, initializer=_init) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_init, initargs=(max_windows,)) as pool:
         list(pool.map(_run, [str(path)] * jobs))  # warm every worker
         start = time.perf_counter()
         list(pool.map(_run, [str(path)] * n_tracks))
@@ -127,16 +132,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--tracks", type=int, default=24, help="tracks in the throughput run")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--max-windows", type=int, default=10, help="the window plan's budget")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory() as tmp:
         tracks = make_tracks(Path(tmp))
         result = {"cpu_count": os.cpu_count(), "load_average_before": os.getloadavg()[0]}
-        result.update(single_process(tracks, args.repeats))
+        result["max_windows"] = args.max_windows
+        result.update(single_process(tracks, args.repeats, args.max_windows))
         for ext, path in tracks.items():
             result[f"{ext}_tracks_per_s_{args.jobs}_jobs"] = throughput(
-                path, args.jobs, args.tracks
+                path, args.jobs, args.tracks, args.max_windows
             )
         result["load_average_after"] = os.getloadavg()[0]
     print(
