@@ -69,6 +69,12 @@ class Analyzer:
         else:
             self.predictor = Predictor(self.bundle, backend=backend)
 
+    @property
+    def window_seconds(self) -> float:
+        if self.bundle.kind == "musicnn":
+            return self._musicnn.config.window_seconds
+        return self.bundle.feature_config.window_seconds
+
     def analyse(self, path: str | os.PathLike) -> Analysis:
         path = Path(path)
         start = time.perf_counter()
@@ -89,7 +95,7 @@ class Analyzer:
             if n_silent:
                 note = f"silent (no 3-s window above {self.policy.silence_db:.0f} dBFS)"
             else:
-                note = f"too short ({duration:.1f} s; need one 3-s window)"
+                note = f"too short ({duration:.1f} s; need {self.window_seconds:g} s)"
             return Analysis(path, note=note, duration=duration, seconds=elapsed)
         decision = decide(
             probs, self.bundle.genres, rule=self.bundle.vote, min_confidence=self.min_confidence
