@@ -28,22 +28,51 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
     type=click.FloatRange(0.0, 1.0),
     help="Abstain (write nothing, report 'unsure') below this. Default: the model's own.",
 )
-@click.option("--top-k", default=1, show_default=True, type=click.IntRange(1, 10),
-              help="Write the K best genres as a multi-value tag.")
+@click.option(
+    "--top-k",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 10),
+    help="Write the K best genres as a multi-value tag.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace genres that are already set.")
 @click.option("--force", is_flag=True, help="Re-analyse files this model already tagged.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 256),
-              help="Parallel analysis processes.  [default: number of cores]")
-@click.option("--model", type=click.Path(exists=True, path_type=Path),
-              help="A model bundle folder instead of the bundled model.")
-@click.option("--all-windows", is_flag=True,
-              help="Analyse every 3-s window instead of 10 spread over the track.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 256),
+    help="Parallel analysis processes.  [default: number of cores]",
+)
+@click.option(
+    "--model",
+    metavar="NAME|PATH",
+    help="A shipped model by name (hybrid, musicnn) or a bundle folder.  [default: the best]",
+)
+@click.option(
+    "--windows",
+    "max_windows",
+    type=click.IntRange(1, 1000),
+    help="How many 3-s windows to analyse per track.  [default: the model's, 6-10]",
+)
+@click.option(
+    "--all-windows",
+    is_flag=True,
+    help="Analyse every 3-s window of each track (slow on long tracks).",
+)
 @click.option("--keep-mtime", is_flag=True, help="Keep each file's modification time.")
 @click.option("--no-recursive", is_flag=True, help="Do not descend into sub-folders.")
-@click.option("--journal", "journal_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to record changes.  [default: ~/.local/state/genrefy/journal/]")
-@click.option("--undo", "undo_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Restore the genres recorded in JOURNAL and exit.")
+@click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to record changes.  [default: ~/.local/state/genrefy/journal/]",
+)
+@click.option(
+    "--undo",
+    "undo_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Restore the genres recorded in JOURNAL and exit.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every file, including unchanged.")
 @click.version_option(package_name="genrefy")
@@ -56,7 +85,8 @@ def main(
     overwrite: bool,
     force: bool,
     jobs: int | None,
-    model: Path | None,
+    model: str | None,
+    max_windows: int | None,
     all_windows: bool,
     keep_mtime: bool,
     no_recursive: bool,
@@ -95,7 +125,9 @@ def main(
         recursive=not no_recursive,
         jobs=jobs,
         model=model,
-        policy=WindowPolicy(max_windows=None if all_windows else 10),
+        policy=WindowPolicy(max_windows=None)
+        if all_windows
+        else (WindowPolicy(max_windows=max_windows) if max_windows else None),
     )
     try:
         sys.exit(_tag(paths, options, report, journal_path, quiet=quiet, verbose=verbose))

@@ -58,7 +58,7 @@ class Analyzer:
         backend: str = "auto",
     ) -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
-        self.policy = policy or WindowPolicy()
+        self.policy = policy or WindowPolicy(max_windows=self.bundle.max_windows)
         self.min_confidence = (
             self.bundle.min_confidence if min_confidence is None else float(min_confidence)
         )
@@ -124,7 +124,9 @@ class Analyzer:
 _worker: dict[str, Analyzer] = {}
 
 
-def _init_worker(bundle_path: str, policy: WindowPolicy, min_confidence: float | None) -> None:
+def _init_worker(
+    bundle_path: str, policy: WindowPolicy | None, min_confidence: float | None
+) -> None:
     # Decoder libraries (libmpg123 after a seek, FFmpeg) print notes straight to file
     # descriptor 2, garbling the progress bar; every failure reaches the user as the
     # file's one-line reason instead.
@@ -155,7 +157,6 @@ class AnalysisPool:
     ) -> None:
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.bundle = load_bundle(bundle_path)
-        policy = policy or WindowPolicy()
         self._local: Analyzer | None = None
         self._pool: ProcessPoolExecutor | None = None
         if self.jobs == 1:

@@ -39,9 +39,40 @@ class BundleError(Exception):
     """A model bundle that is missing, malformed or incompatible."""
 
 
+def models_dir() -> Path:
+    """Where the bundles shipped inside the package live."""
+    return Path(str(resources.files("genrefy_tagger") / "models"))
+
+
+def bundled_models() -> dict[str, Path]:
+    """Name → folder of every bundle shipped inside the package."""
+    return {
+        p.name: p
+        for p in sorted(models_dir().iterdir())
+        if p.is_dir() and (p / BUNDLE_JSON).is_file()
+    }
+
+
 def default_bundle_dir() -> Path:
-    """The model shipped inside the package."""
-    return Path(str(resources.files("genrefy_tagger") / "models" / "default"))
+    """The model used when none is named: the one ``models/default.json`` points at.
+
+    It names whichever shipped bundle measured better on held-out data.
+    """
+    pointer = models_dir() / "default.json"
+    name = "default"
+    if pointer.is_file():
+        name = json.loads(pointer.read_text(encoding="utf-8")).get("default", name)
+    return models_dir() / name
+
+
+def resolve_bundle(spec: str | os.PathLike | None) -> Path:
+    """A bundle folder from ``None`` (the default), a shipped model's name, or a path."""
+    if spec is None:
+        return default_bundle_dir()
+    shipped = bundled_models()
+    if isinstance(spec, str) and spec in shipped and not Path(spec).exists():
+        return shipped[spec]
+    return Path(spec)
 
 
 @dataclass(frozen=True)
@@ -63,14 +94,20 @@ class Bundle:
         """Short provenance string, e.g. ``gtzan-hybrid@2026.11.25``."""
         return f"{self.name}@{self.model_version}"
 
+    @property
+    def max_windows(self) -> int:
+        """How many 3-s windows per track this model is meant to hear (its speed/accuracy point)."""
+        return int(self.meta.get("analysis", {}).get("max_windows", 10))
+
     def standardise(self, features: np.ndarray) -> np.ndarray:
         """(n, frames, n_features) → same shape, scaled with the training statistics."""
         return ((features - self.scaler_mean) / self.scaler_scale).astype(np.float32)
 
 
 def load_bundle(path: str | os.PathLike | None = None) -> Bundle:
-    """Read and check ``bundle.json`` in ``path`` (the shipped model by default)."""
-    folder = Path(path) if path is not None else default_bundle_dir()
+    """Read and check ``bundle.json`` in ``path``: a folder, a shipped model's name, or
+    None for the default shipped model."""
+    folder = resolve_bundle(path)
     if folder.is_file() and folder.name == BUNDLE_JSON:
         folder = folder.parent
     meta_path = folder / BUNDLE_JSON

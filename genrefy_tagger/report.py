@@ -14,8 +14,14 @@ from typing import IO, Any
 CATEGORIES = ("tagged", "unchanged", "unsure", "failed")
 
 CSV_FIELDS = (
-    "path", "action", "current", "proposed", "confidence", "agreement",
-    "runners_up", "reason",
+    "path",
+    "action",
+    "current",
+    "proposed",
+    "confidence",
+    "agreement",
+    "runners_up",
+    "reason",
 )
 
 
@@ -93,7 +99,8 @@ class Summary:
         ]
         rate = self.total / self.seconds if self.seconds > 0 else 0.0
         return (
-            f"{self.total} files: " + ", ".join(parts)
+            f"{self.total} files: "
+            + ", ".join(parts)
             + f" — {self.seconds:.1f} s ({rate:.1f} files/s)"
         )
 

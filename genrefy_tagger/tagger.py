@@ -39,8 +39,8 @@ class Options:
     keep_mtime: bool = False
     recursive: bool = True
     jobs: int | None = None
-    model: Path | None = None
-    policy: WindowPolicy = WindowPolicy()
+    model: str | Path | None = None  # a shipped model name or a bundle folder
+    policy: WindowPolicy | None = None  # None: the model's own window budget
 
 
 @dataclass(frozen=True)
