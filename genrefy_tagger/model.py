@@ -177,6 +177,26 @@ def write_bundle_json(folder: str | os.PathLike, meta: dict[str, Any]) -> Path:
     return out
 
 
+def lite_interpreter(path: Path, *, threads: int = 1) -> Any:
+    """A LiteRT interpreter for ``path``, tensors allocated.
+
+    LiteRT (``ai-edge-litert``) where it has wheels; TensorFlow's own copy of the
+    interpreter otherwise (e.g. on Windows, where LiteRT has none).
+    """
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        try:
+            from tensorflow.lite import Interpreter
+        except ImportError as exc:
+            raise BundleError(
+                "running the model needs ai-edge-litert (pip install ai-edge-litert) or tensorflow"
+            ) from exc
+    interpreter = Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    return interpreter
+
+
 class Predictor:
     """Window features → genre probabilities, on LiteRT or, failing that, Keras.
 
@@ -193,10 +213,7 @@ class Predictor:
         if backend == "litert":
             if not tflite.is_file():
                 raise BundleError(f"bundle has no {tflite.name}")
-            from ai_edge_litert.interpreter import Interpreter
-
-            self._interp = Interpreter(model_path=str(tflite), num_threads=threads)
-            self._interp.allocate_tensors()
+            self._interp = lite_interpreter(tflite, threads=threads)
             self._in = self._interp.get_input_details()[0]
             self._out = self._interp.get_output_details()[0]
         elif backend == "keras":

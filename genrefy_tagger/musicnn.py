@@ -343,10 +343,9 @@ class _Lite:
     """One LiteRT interpreter with a static batch of 1: rows in, rows out."""
 
     def __init__(self, path: Path, threads: int) -> None:
-        from ai_edge_litert.interpreter import Interpreter
+        from .model import lite_interpreter
 
-        self._interp = Interpreter(model_path=str(path), num_threads=threads)
-        self._interp.allocate_tensors()
+        self._interp = lite_interpreter(path, threads=threads)
         self._in = self._interp.get_input_details()[0]
         self._out = self._interp.get_output_details()[0]
 
