@@ -406,7 +406,7 @@ def evaluate_cmd(
     "--example",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="An audio file the Analyzer must classify (default: the first held-out clip).",
+    help="An audio file the Analyzer must classify (default: a validation clip).",
 )
 def export_cmd(out, jobs, cache, bundle, version, example) -> None:
     """Write model.keras, model.tflite, bundle.json and report/ (default <out>/bundle)."""

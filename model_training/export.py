@@ -231,7 +231,7 @@ def export_from_run(
 ) -> dict[str, Any]:
     """Export a run's final model as a bundle with ``report/``, then :func:`verify` it.
 
-    ``example``: an audio file for the check (default: the first held-out clip).
+    ``example``: an audio file for the check (default: the first early-stopping clip).
     """
     import json
     import shutil
@@ -254,7 +254,7 @@ def export_from_run(
         shutil.copy2(png, report / png.name)
     if example is None:
         plan = _load(run / "plan.json")
-        ids = plan["plan"]["test"] or plan["plan"]["valid"]
+        ids = plan["plan"]["valid"]  # a development clip: the test clips stay untouched
         clips = {c.track_id: c for c in discover(plan["data"], check_audio=False).clips}
         example = clips[ids[0]].path
     check = verify(folder, tagging_features(example, config=FeatureConfig()), example)

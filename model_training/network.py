@@ -26,6 +26,8 @@ DEFAULT_HP: dict[str, Any] = {
     "batch_size": 32,
     "label_smoothing": 0.05,
     "stats_units": 64,  # 0: no summary-statistics path
+    "mask": 0,  # training batches: SpecAugment-style masks of up to this many frames (0: off)
+    "mixup": 0.0,  # training batches: mixup Beta parameter (0: off)
 }
 
 #: Pooling after each conv block as (time, feature). Mostly along the feature axis:
