@@ -59,9 +59,7 @@ def default_bundle_dir() -> Path:
     It names whichever shipped bundle measured better on held-out data.
     """
     pointer = models_dir() / "default.json"
-    name = "default"
-    if pointer.is_file():
-        name = json.loads(pointer.read_text(encoding="utf-8")).get("default", name)
+    name = json.loads(pointer.read_text(encoding="utf-8"))["default"]
     return models_dir() / name
 
 

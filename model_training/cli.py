@@ -27,7 +27,7 @@ import click
 from . import dataset
 
 DEFAULT_RUN = Path("runs/gtzan-hybrid")
-SHIPPED_BUNDLE = Path(__file__).resolve().parents[1] / "genrefy_tagger" / "models" / "default"
+SHIPPED_BUNDLE = Path(__file__).resolve().parents[1] / "genrefy_tagger" / "models" / "hybrid"
 
 
 def _data_option(f):

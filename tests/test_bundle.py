@@ -1,4 +1,4 @@
-"""The model shipped in ``genrefy_tagger/models/default`` is complete and consistent."""
+"""The hybrid model shipped in ``genrefy_tagger/models/hybrid`` is complete and consistent."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from genrefy_tagger.config import GTZAN_GENRES, FeatureConfig
-from genrefy_tagger.model import Predictor, default_bundle_dir, load_bundle
+from genrefy_tagger.model import Predictor, bundled_models, default_bundle_dir, load_bundle
 
-BUNDLE = default_bundle_dir()
+BUNDLE = bundled_models()["hybrid"]
 
 
 def _a_clip(gtzan_dir: Path) -> Path:
@@ -20,7 +20,7 @@ def _a_clip(gtzan_dir: Path) -> Path:
 
 def test_bundle_json_describes_the_model() -> None:
     meta = json.loads((BUNDLE / "bundle.json").read_text(encoding="utf-8"))
-    bundle = load_bundle()
+    bundle = load_bundle(BUNDLE)
     assert bundle.genres == GTZAN_GENRES
     assert bundle.feature_config == FeatureConfig()
     assert meta["kind"] == "features" and meta["vote"] in ("mean", "logmean")
@@ -46,7 +46,7 @@ def test_keras_model_loads_in_safe_mode() -> None:
 def test_litert_and_keras_agree_on_a_real_clip(gtzan_dir: Path) -> None:
     from model_training.cache import tagging_features
 
-    bundle = load_bundle()
+    bundle = load_bundle(BUNDLE)
     features = tagging_features(_a_clip(gtzan_dir), config=bundle.feature_config)
     assert features.shape == (10, 130, 102)
     lite = Predictor(bundle, backend="litert").predict(features)
@@ -61,8 +61,15 @@ def test_litert_and_keras_agree_on_a_real_clip(gtzan_dir: Path) -> None:
 def test_analyzer_classifies_a_real_clip(gtzan_dir: Path) -> None:
     from genrefy_tagger.engine import Analyzer
 
-    analysis = Analyzer().analyse(_a_clip(gtzan_dir))
+    analysis = Analyzer(BUNDLE).analyse(_a_clip(gtzan_dir))
     assert analysis.error is None and analysis.decision is not None
     assert analysis.decision.genre in GTZAN_GENRES
     assert analysis.decision.n_windows == 10
     assert abs(sum(score for _, score in analysis.decision.ranked) - 1.0) < 1e-5
+
+
+def test_default_model_is_a_shipped_bundle():
+    """``models/default.json`` points at a shipped bundle that loads."""
+    default = default_bundle_dir()
+    assert default.name in bundled_models()
+    assert load_bundle(None).path == default
