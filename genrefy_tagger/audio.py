@@ -10,7 +10,8 @@ path read it.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,11 +114,33 @@ def _read(
     return np.ascontiguousarray(mono, dtype=np.float32)
 
 
+@contextmanager
+def quiet_decoder() -> Iterator[None]:
+    """Silence what C decoders print straight to file descriptor 2 meanwhile.
+
+    libmpg123 (inside libsndfile) reports every MP3 frame it resyncs on, which would
+    bury the table and progress bar; real failures still reach the user as exceptions.
+    """
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def _soundfile_read(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     try:
-        with sf.SoundFile(str(path)) as f:
+        with quiet_decoder(), sf.SoundFile(str(path)) as f:
             sr = f.samplerate
             if offset > 0:
                 f.seek(min(int(offset * sr), max(f.frames - 1, 0)))

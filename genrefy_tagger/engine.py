@@ -127,12 +127,6 @@ _worker: dict[str, Analyzer] = {}
 def _init_worker(
     bundle_path: str, policy: WindowPolicy | None, min_confidence: float | None
 ) -> None:
-    # Decoder libraries (libmpg123 after a seek, FFmpeg) print notes straight to file
-    # descriptor 2, garbling the progress bar; every failure reaches the user as the
-    # file's one-line reason instead.
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
     _worker["analyzer"] = Analyzer(bundle_path, policy=policy, min_confidence=min_confidence)
 
 

@@ -176,8 +176,10 @@ def audio_fingerprint(path: Path, decoder: str | None = None) -> tuple[str, str]
 def _soundfile_hash(path: Path) -> str:
     import soundfile as sf
 
+    from .audio import quiet_decoder
+
     digest = hashlib.sha256()
-    with sf.SoundFile(str(path)) as f:
+    with quiet_decoder(), sf.SoundFile(str(path)) as f:
         digest.update(f"{f.samplerate}/{f.channels}".encode())
         # float64 holds every integer PCM sample exactly, so nothing is rounded away.
         for block in f.blocks(_BLOCK_FRAMES, dtype="float64", always_2d=True):
