@@ -79,7 +79,7 @@ def time_naive(paths: list[Path]) -> float:
     from genrefy_tagger.model import Predictor, load_bundle
 
     cfg = FeatureConfig()
-    predictor = Predictor(load_bundle())
+    predictor = Predictor(load_bundle("hybrid"))  # the feature-based model, as in the seed
     t0 = time.perf_counter()
     for p in paths:
         y, _ = librosa.load(str(p), sr=cfg.sample_rate, mono=True)
@@ -184,13 +184,16 @@ def main() -> None:
     print(f"decode only, whole files:      {whole:6.2f} s  ({n / whole:5.1f} tracks/s, 1 core)")
     print(f"decode only, analysed windows: {windows:6.2f} s  ({n / windows:5.1f} tracks/s, 1 core)")
 
-    for jobs in sorted({1, args.jobs}):
-        secs, peak, _ = run_cli(["--dry-run", "-q", "-j", str(jobs), str(out)])
-        print(
-            f"genrefy-tag --dry-run -j {jobs}:     {secs:6.2f} s  ({n / secs:5.1f} tracks/s, "
-            f"peak {peak / 2**20:.0f} MB)  = {secs / whole:.2f}× whole-file decode, "
-            f"{secs / windows:.2f}× window decode (1 core)"
-        )
+    for model in ("musicnn", "hybrid"):
+        for jobs in sorted({1, args.jobs}):
+            secs, peak, _ = run_cli(
+                ["--dry-run", "-q", "--model", model, "-j", str(jobs), str(out)]
+            )
+            print(
+                f"genrefy-tag --dry-run --model {model:<7} -j {jobs}: {secs:6.2f} s "
+                f"({n / secs:5.1f} tracks/s, peak {peak / 2**20:.0f} MB) = "
+                f"{secs / whole:.2f}x whole-file decode, {secs / windows:.2f}x window decode"
+            )
 
     k = min(args.naive_files, n)
     naive = time_naive(paths[:k])
