@@ -121,17 +121,24 @@ class Analyzer:
 
 
 # Each worker process keeps its own Analyzer, built once by the pool initializer.
-_worker: dict[str, Analyzer] = {}
+_worker: dict[str, object] = {}
 
 
 def _init_worker(
     bundle_path: str, policy: WindowPolicy | None, min_confidence: float | None
 ) -> None:
+    # One thread per worker: ``jobs`` workers already fill the cores, and BLAS or
+    # OpenMP pools inside each would only fight over them.
+    from threadpoolctl import threadpool_limits
+
+    _worker["threads"] = threadpool_limits(limits=1)
     _worker["analyzer"] = Analyzer(bundle_path, policy=policy, min_confidence=min_confidence)
 
 
 def _analyse_in_worker(path: str) -> Analysis:
-    return _worker["analyzer"].analyse(path)
+    analyzer = _worker["analyzer"]
+    assert isinstance(analyzer, Analyzer)
+    return analyzer.analyse(path)
 
 
 class AnalysisPool:
