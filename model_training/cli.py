@@ -150,8 +150,17 @@ def _windows(out: Path, *, with_test: bool = False, **kw):
 def _hp(out: Path, hp_file: Path | None) -> dict[str, Any]:
     from .network import DEFAULT_HP
 
-    source = hp_file or out / "best_hp.json"
-    return {**DEFAULT_HP, **(_read(source) if source.is_file() else {})}
+    if hp_file is not None:
+        chosen = _read(hp_file)
+        # A bundle.json works too: retrain a shipped model with its own hyperparameters.
+        chosen = chosen.get("hyperparameters", chosen)
+    else:
+        best = out / "best_hp.json"
+        chosen = _read(best) if best.is_file() else {}
+    unknown = sorted(set(chosen) - set(DEFAULT_HP))
+    if unknown:
+        raise click.ClickException(f"unknown hyperparameters: {unknown}")
+    return {**DEFAULT_HP, **chosen}
 
 
 def _tune(
@@ -422,6 +431,7 @@ def export_cmd(out, jobs, cache, bundle, version, example) -> None:
 @_prepare_options
 @_tune_options
 @_fit_options
+@_HP_OPTION
 def ship(
     data,
     out,
@@ -429,6 +439,7 @@ def ship(
     cache,
     bundle,
     version,
+    hp_file,
     split,
     folds,
     augment,
@@ -442,16 +453,20 @@ def ship(
     patience,
     windows_per_epoch,
 ) -> None:
-    """Everything, end to end (this made the shipped model; default bundle: the shipped one)."""
+    """Everything, end to end (default bundle: the shipped one).
+
+    ``--hp`` fixes the hyperparameters (a JSON of them, or a bundle.json) instead of the
+    study's best; with ``--trials 0`` nothing is tuned.
+    """
     _log_command(out)
     kw = {"jobs": jobs, "cache_dir": cache}
     fit = _fit(epochs, patience, windows_per_epoch)
     _prepare(data, out, split, folds, augment, seed, splits, **kw)
     if trials > 0:
         _tune(out, trials, timeout, tune_folds, tune_epochs, **kw)
-    _evaluate(out, None, True, True, False, fit, **kw)
-    _train(out, None, fit, **kw)
-    _evaluate(out, None, False, False, True, fit, **kw)
+    _evaluate(out, hp_file, True, True, False, fit, **kw)
+    _train(out, hp_file, fit, **kw)
+    _evaluate(out, hp_file, False, False, True, fit, **kw)
     _export(out, bundle or SHIPPED_BUNDLE, version, None)
 
 

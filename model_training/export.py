@@ -219,6 +219,8 @@ def bundle_meta(run: str | os.PathLike, *, version: str, name: str = "gtzan-hybr
         },
         "package_version": genrefy_tagger.__version__,
         "commands": _load(run / "commands.json") or [],
+        # Free-text provenance a person adds to <run>/notes.json (e.g. how a choice was made).
+        **({"notes": notes} if (notes := _load(run / "notes.json")) else {}),
     }
 
 
