@@ -7,7 +7,7 @@
 2. Training throughput of the default network (seconds per epoch of 2048 windows).
 3. The times recorded by the last full run in ``--run`` (final training — target
    under 30 minutes — cross-validation folds and the Optuna study), when present.
-4. Inference: the shipped bundle's LiteRT model, ms per window and per 10-window track.
+4. Inference: the shipped hybrid bundle's LiteRT model, ms per window and per 10-window track.
 """
 
 from __future__ import annotations
@@ -95,9 +95,9 @@ def report_run(run: Path) -> None:
 def bench_inference() -> None:
     import numpy as np
 
-    from genrefy_tagger.model import Predictor, load_bundle
+    from genrefy_tagger.model import Predictor, bundled_models, load_bundle
 
-    bundle = load_bundle()
+    bundle = load_bundle(bundled_models()["hybrid"])
     predictor = Predictor(bundle, backend="litert")
     x = np.random.default_rng(0).standard_normal((100, 130, 102)).astype(np.float32)
     predictor.predict(x[:10])
@@ -105,7 +105,7 @@ def bench_inference() -> None:
     predictor.predict(x)
     ms = (time.perf_counter() - start) * 1000 / len(x)
     print(
-        f"inference (shipped bundle, LiteRT, 1 thread): {ms:.2f} ms per window, "
+        f"inference ({bundle.tag}, LiteRT, 1 thread): {ms:.2f} ms per window, "
         f"{10 * ms:.0f} ms per 10-window track"
     )
 
