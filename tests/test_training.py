@@ -85,6 +85,21 @@ def test_augmentation_is_deterministic_and_low_passes(tmp_path: Path) -> None:
     assert feats.shape[1:] == (130, 102) and feats.dtype == np.float32
 
 
+def test_batch_masking_and_mixup_keep_shapes_and_label_mass() -> None:
+    from model_training.train import _regularise
+
+    x = np.ones((8, 130, 102), np.float32)
+    y = np.eye(10, dtype=np.float32)[np.arange(8)]
+    xa, ya = _regularise(x, y, np.random.default_rng(0), mask=16, mixup=0.4)
+    assert xa.shape == x.shape and xa.dtype == np.float32 and (xa == 0).any()
+    np.testing.assert_allclose(ya.sum(1), 1.0, rtol=1e-6)
+    assert (ya.max(1) >= 0.5).all()  # each window keeps its own label as the larger part
+    same = _regularise(x, y, np.random.default_rng(0), mask=16, mixup=0.4)
+    np.testing.assert_array_equal(same[0], xa)
+    untouched = _regularise(x, y, np.random.default_rng(0), mask=0, mixup=0.0)
+    np.testing.assert_array_equal(untouched[0], x)
+
+
 # --- discovery ----------------------------------------------------------------------------------
 
 
