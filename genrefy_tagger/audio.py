@@ -52,6 +52,7 @@ def load(
     sample_rate: int,
     offset: float = 0.0,
     duration: float | None = None,
+    info: AudioInfo | None = None,
 ) -> np.ndarray:
     """Decode ``duration`` seconds from ``offset`` (the whole file by default).
 
@@ -59,7 +60,7 @@ def load(
     -------
     y : np.ndarray [shape=(n,)], float32, mono at ``sample_rate``
     """
-    info = probe(path)
+    info = info or probe(path)
     return _read(Path(path), info, offset, duration, sample_rate)
 
 

@@ -66,7 +66,7 @@ def read_windows(
     starts = plan_starts(info.duration, window_seconds=config.window_seconds, policy=policy)
     back_to_back = np.allclose(starts, np.arange(len(starts)) * config.window_seconds)
     if back_to_back:
-        y = audio.load(path, sample_rate=config.sample_rate)
+        y = audio.load(path, sample_rate=config.sample_rate, info=info)
         samples = frame_signal(y, config=config)
         duration = max(info.duration, len(y) / config.sample_rate)
         starts = [i * config.window_seconds for i in range(len(samples))]
