@@ -1,16 +1,24 @@
 """Reading and writing the genre tag, and genrefy's provenance field, with mutagen.
 
-Where each format keeps them:
+Where each tag system keeps them (the genre mapping is beets' own, taken from
+``mediafile.MediaFile.genres``; the provenance field is declared the same way):
 
-============================  ==================  ==============================
-format                        genre               provenance (ours)
-============================  ==================  ==============================
-MP3, AIFF, WAV (ID3v2)        ``TCON``            ``TXXX:GENREFY``
-FLAC, Ogg Vorbis/FLAC, Opus   ``GENRE`` (1/value) ``GENREFY``
-MP4 / M4A (AAC, ALAC)         ``©gen``            ``----:com.genrefy:genrefy``
-WMA / ASF                     ``WM/Genre``        ``genrefy``
-WavPack (APEv2)               ``Genre``           ``Genrefy``
-============================  ==================  ==============================
+=================================  ==================  ==============================
+tag system (formats)               genre               provenance (ours)
+=================================  ==================  ==============================
+ID3v2 (MP3, AIFF, WAV, DSF, TTA…)  ``TCON``            ``TXXX:GENREFY``
+Vorbis (FLAC, Ogg, Opus, Speex)    ``GENRE`` (1/value) ``GENREFY``
+MP4 / M4A (AAC, ALAC)              ``©gen``            ``----:com.genrefy:genrefy``
+WMA / ASF                          ``WM/Genre``        ``genrefy``
+APEv2 (WavPack, APE, MPC, OFR…)    ``GENRE``           ``GENREFY`` (keys ignore case)
+=================================  ==================  ==============================
+
+mediafile picks its storage styles by mutagen class name and misses some classes
+(``OggFLAC``, ``TrueAudio``, ``OptimFROG``, ``DSDIFF``, ``TAK``), so the styles are
+chosen here by tag system instead. Removing a field deletes it (mediafile would
+store an empty list, which leaves an empty ``©gen`` atom in an MP4). Verification
+(every other tag unchanged) stays on raw mutagen objects. Formats with no tag
+system (raw AAC, AC-3…) raise :class:`CannotHoldTags`.
 
 All of them hold several genres. ID3v2.3 has no multi-value text in its spec; we
 store the values separated by NUL as v2.4 does (mutagen's ``v23_sep=None``)
@@ -42,15 +50,24 @@ from pathlib import Path
 from typing import Any
 
 import mutagen
+from mediafile import MediaFile
+from mediafile.fields import ListMediaField
+from mediafile.storage import (
+    ASFStorageStyle,
+    ListStorageStyle,
+    MP3ListDescStorageStyle,
+    MP4ListStorageStyle,
+)
 from mutagen._vorbis import VComment  # base of every Vorbis-comment tag class
 from mutagen.aiff import AIFF
 from mutagen.apev2 import APEv2
 from mutagen.asf import ASFTags
 from mutagen.flac import Padding, VCFLACDict
-from mutagen.id3 import ID3, TCON, TXXX, ID3FileType
-from mutagen.mp4 import AtomDataType, MP4FreeForm, MP4Tags
+from mutagen.id3 import ID3, ID3FileType
+from mutagen.mp4 import MP4Tags
 from mutagen.wave import WAVE
 
+from .formats import AUDIO_EXTENSIONS, TAGGABLE_EXTENSIONS, untaggable_reason
 from .safe_write import (
     TagError,
     audio_fingerprint,
@@ -60,11 +77,8 @@ from .safe_write import (
     short_reason,
 )
 
-# No ".aac": mutagen cannot tag raw ADTS streams.
-SUPPORTED_EXTENSIONS: frozenset[str] = frozenset(
-    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".mp4", ".m4b"}
-    | {".aif", ".aiff", ".wav", ".wma", ".asf", ".wv"}
-)
+#: Every audio extension gets a row; see ``formats.py`` for which can hold tags.
+SUPPORTED_EXTENSIONS: frozenset[str] = AUDIO_EXTENSIONS
 
 _PROVENANCE_PREFIX = "genrefy"
 # Escaped in provenance values so that ";" and "|" stay separators and NUL or a
@@ -72,6 +86,10 @@ _PROVENANCE_PREFIX = "genrefy"
 _ESCAPES = str.maketrans(
     {"%": "%25", ";": "%3B", "|": "%7C", "\n": "%0A", "\r": "%0D", "\0": "%00"}
 )
+
+
+class CannotHoldTags(TagError):
+    """An audio file whose format has no tag system (raw ADTS AAC, AC-3…)."""
 
 
 @dataclass(frozen=True)
@@ -116,64 +134,86 @@ def parse_provenance(text: str) -> dict[str, str]:
     return fields
 
 
-# --- one adapter per tag system -------------------------------------------------------------
+# --- where each tag system keeps our two fields ---------------------------------------------
+
+_GENRES: ListMediaField = MediaFile.__dict__["genres"]  # beets' mapping: beets reads it
+_PROVENANCE = ListMediaField(
+    MP3ListDescStorageStyle(desc="GENREFY"),
+    MP4ListStorageStyle("----:com.genrefy:genrefy"),
+    ListStorageStyle("GENREFY"),
+    ASFStorageStyle("genrefy"),
+)
 
 
-class _Adapter:
-    """Where one tag system keeps the genres and our field, and how to compare the rest."""
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
-    genre_key = ""
-    provenance_key = ""
 
-    def get(self, tags: Any, key: str) -> list[str]:
-        return [str(v) for v in tags[key]] if key in tags else []
+class _System:
+    """One tag system: the mediafile styles of our fields, and how to compare the rest."""
 
-    def set(self, tags: Any, key: str, values: list[str]) -> None:
-        if values:
-            tags[key] = values
-        elif key in tags:
-            del tags[key]
+    #: a mutagen class name mediafile knows for this tag system
+    mediafile_format = ""
 
-    def genres(self, tags: Any) -> tuple[str, ...]:
-        return tuple(self.get(tags, self.genre_key))
+    def __init__(self) -> None:
+        self.fields = {
+            "genre": self._styles(_GENRES),
+            "provenance": self._styles(_PROVENANCE),
+        }
+
+    def _styles(self, field: ListMediaField) -> list[Any]:
+        # mediafile chooses by class name; we choose by tag system (see module docstring).
+        return [s for s in field._styles if self.mediafile_format in s.formats]
+
+    def get(self, audio: Any, field: str) -> list[str]:
+        for style in self.fields[field]:
+            values = style.get_list(audio)
+            if values:
+                return [_text(v) for v in values]
+        return []
+
+    def set(self, audio: Any, field: str, values: list[str]) -> None:
+        for style in self.fields[field]:
+            if values:
+                style.set_list(audio, values)
+            else:
+                for _ in range(16):  # ID3 TXXX styles delete one frame per call
+                    if not style.get_list(audio):
+                        break
+                    style.delete(audio)
+
+    def keys(self) -> set[str]:
+        keys = {s.key for styles in self.fields.values() for s in styles}
+        keys |= {f"TXXX:{s.description}" for s in self.fields["provenance"] if s.key == "TXXX"}
+        return {k.lower() for k in keys}
+
+    def is_ours(self, key: str) -> bool:
+        return key.lower() in self.keys()
 
     def others(self, audio: Any) -> Any:
         """Every other tag, in a form that compares equal when nothing changed."""
         raise NotImplementedError
 
-    def is_ours(self, key: str) -> bool:
-        return key.lower() in (self.genre_key.lower(), self.provenance_key.lower())
 
+class _ID3(_System):
+    mediafile_format = "MP3"
 
-class _ID3(_Adapter):
-    genre_key = "TCON"
-    provenance_key = "TXXX:GENREFY"
-
-    def get(self, tags: ID3, key: str) -> list[str]:
-        frame = tags.get(key)
-        if frame is None:
-            return []
-        # .genres resolves ID3v1 numbers and "(17)" references to names.
-        return list(frame.genres) if key == self.genre_key else [str(t) for t in frame.text]
-
-    def set(self, tags: ID3, key: str, values: list[str]) -> None:
-        tags.delall(key)
-        if values and key == self.genre_key:
-            tags.add(TCON(encoding=3, text=values))
-        elif values:
-            tags.add(TXXX(encoding=3, desc=key.partition(":")[2], text=values))
+    def get(self, audio: Any, field: str) -> list[str]:
+        frame = audio.tags.get("TCON") if field == "genre" else None
+        if frame is not None:
+            # Deviation from mediafile, which returns "(17)(13)" as one raw string: iTunes'
+            # ID3v2.3 tags still carry ID3v1 genre numbers; TCON.genres names them.
+            return list(frame.genres)
+        return super().get(audio, field)
 
     def others(self, audio: Any) -> Any:
         tags = audio.tags
-        frames = sorted(
-            (k, repr(f)) for k, f in tags.items() if k not in (self.genre_key, self.provenance_key)
-        )
+        frames = sorted((k, repr(f)) for k, f in tags.items() if not self.is_ours(k))
         return frames, [bytes(data) for data in tags.unknown_frames]
 
 
-class _Vorbis(_Adapter):
-    genre_key = "GENRE"
-    provenance_key = "GENREFY"
+class _Vorbis(_System):
+    mediafile_format = "OggVorbis"
 
     def others(self, audio: Any) -> Any:
         comments = sorted((k.lower(), v) for k, v in audio.tags if not self.is_ours(k))
@@ -185,27 +225,17 @@ class _Vorbis(_Adapter):
         return audio.tags.vendor, comments, blocks
 
 
-class _MP4(_Adapter):
-    genre_key = "\xa9gen"
-    provenance_key = "----:com.genrefy:genrefy"
-
-    def get(self, tags: MP4Tags, key: str) -> list[str]:
-        values = tags.get(key, [])
-        return [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in values]
-
-    def set(self, tags: MP4Tags, key: str, values: list[str]) -> None:
-        if key == self.provenance_key and values:
-            values = [MP4FreeForm(v.encode("utf-8"), AtomDataType.UTF8) for v in values]
-        super().set(tags, key, values)
+class _MP4(_System):
+    mediafile_format = "MP4"
 
     def others(self, audio: Any) -> Any:
-        # MP4Cover and MP4FreeForm compare their bytes and data type.
-        return {k: list(v) for k, v in audio.tags.items() if not self.is_ours(k)}
+        # Values are lists (MP4Cover, MP4FreeForm compare bytes and data type) or, for
+        # iTunes' boolean atoms such as cpil and pgap, plain bools.
+        return {k: v for k, v in audio.tags.items() if not self.is_ours(k)}
 
 
-class _ASF(_Adapter):
-    genre_key = "WM/Genre"
-    provenance_key = "genrefy"
+class _ASF(_System):
+    mediafile_format = "ASF"
 
     def others(self, audio: Any) -> Any:
         attrs = [
@@ -216,12 +246,8 @@ class _ASF(_Adapter):
         return sorted(attrs, key=repr)
 
 
-class _APE(_Adapter):
-    genre_key = "Genre"
-    provenance_key = "Genrefy"
-
-    def get(self, tags: APEv2, key: str) -> list[str]:
-        return list(tags[key]) if key in tags else []  # text values split on NUL
+class _APE(_System):
+    mediafile_format = "MonkeysAudio"
 
     def others(self, audio: Any) -> Any:
         return {
@@ -231,7 +257,7 @@ class _APE(_Adapter):
         }
 
 
-_ADAPTERS: tuple[tuple[type, Callable[[], _Adapter]], ...] = (
+_SYSTEMS: tuple[tuple[type, Callable[[], _System]], ...] = (
     (ID3, _ID3),
     (VComment, _Vorbis),
     (MP4Tags, _MP4),
@@ -246,17 +272,27 @@ _ADAPTERS: tuple[tuple[type, Callable[[], _Adapter]], ...] = (
 @dataclass
 class _Opened:
     audio: Any  # a mutagen FileType with .tags present
-    adapter: _Adapter
+    system: _System
     id3_version: int | None  # the ID3v2 minor version to save with; None for other formats
 
     def state(self) -> TagState:
-        provenance = self.adapter.get(self.audio.tags, self.adapter.provenance_key)
-        return TagState(self.adapter.genres(self.audio.tags), provenance[0] if provenance else None)
+        provenance = self.system.get(self.audio, "provenance")
+        return TagState(
+            tuple(self.system.get(self.audio, "genre")), provenance[0] if provenance else None
+        )
+
+    def set(self, wanted: TagState) -> None:
+        self.system.set(self.audio, "genre", list(wanted.genres))
+        provenance = [wanted.provenance] if wanted.provenance is not None else []
+        self.system.set(self.audio, "provenance", provenance)
 
 
 def _check_extension(path: Path) -> None:
-    if path.suffix.lower() not in SUPPORTED_EXTENSIONS:
+    suffix = path.suffix.lower()
+    if suffix not in AUDIO_EXTENSIONS:
         raise TagError(f"unsupported file type {path.suffix or '(no extension)'!r}")
+    if suffix not in TAGGABLE_EXTENSIONS:
+        raise CannotHoldTags(untaggable_reason(suffix))
 
 
 def _mutagen_load(loader: Callable[[], Any]) -> Any:
@@ -265,32 +301,42 @@ def _mutagen_load(loader: Callable[[], Any]) -> Any:
     except FileNotFoundError:
         raise TagError("file not found (moved or deleted?)") from None
     except Exception as exc:  # mutagen raises many types for unreadable files
-        raise TagError(f"not a readable audio file ({short_reason(exc)})") from exc
+        raise TagError(f"cannot read the tags: {short_reason(exc)}") from exc
 
 
 def _open(path: Path, kind: type | None = None) -> _Opened:
     """Open ``path`` with mutagen; ``kind`` forces the class (the temp copy has no extension)."""
     audio = _mutagen_load(lambda: kind(path) if kind else mutagen.File(path))
     if audio is None:
-        raise TagError("not a recognised audio file")
+        raise TagError("not an audio file mutagen recognises (unknown or damaged header)")
     version = None
     if isinstance(audio.tags, ID3) or (audio.tags is None and _uses_id3(audio)):
         audio, version = _open_id3(path, type(audio), audio.tags)
     if audio.tags is None:
-        _mutagen_load(audio.add_tags)
-    for tag_type, adapter in _ADAPTERS:
+        try:
+            audio.add_tags()
+        except Exception as exc:  # AAC, AC-3…: mutagen's "doesn't support tags"
+            raise CannotHoldTags(f"format cannot hold tags ({type(audio).__name__})") from exc
+    for tag_type, system in _SYSTEMS:
         if isinstance(audio.tags, tag_type):
-            return _Opened(audio, adapter(), version)
+            return _Opened(audio, system(), version)
     raise TagError(f"unsupported tag format ({type(audio.tags).__name__})")
 
 
 def _uses_id3(audio: Any) -> bool:
-    return isinstance(audio, (ID3FileType, WAVE, AIFF))
+    return isinstance(audio, (ID3FileType, WAVE, AIFF)) or type(audio).__name__ in _OTHER_ID3
+
+
+#: mutagen classes outside ID3FileType whose tag is an ID3v2 tag.
+_OTHER_ID3 = ("DSF", "DSDIFF")
 
 
 def _open_id3(path: Path, kind: type, tags: ID3 | None) -> tuple[Any, int]:
     """Reopen so frames stay exactly as stored, and pick the version to save with."""
     major = tags.version[1] if tags is not None and tags.version[0] == 2 else None
+    reopen = isinstance(kind, type) and issubclass(kind, (ID3FileType, WAVE, AIFF))
+    if not reopen:  # DSF, DSDIFF: their loaders take no ID3 options
+        return _mutagen_load(lambda: kind(path)), major if major in (3, 4) else 4
     if major in (3, 4):
         # translate=False: no v2.3<->v2.4 frame conversions, which would drop
         # frames such as TSOP that iTunes writes into v2.3 tags.
@@ -304,6 +350,8 @@ def _save(opened: _Opened) -> None:
     """Write the tags of ``opened`` into the file it was opened from."""
     if opened.id3_version is None:
         opened.audio.save()
+    elif type(opened.audio).__name__ == "DSDIFF":
+        opened.audio.save()  # DSDIFF.save takes no version options; it writes v2.4
     else:
         # mutagen's v1=1 default (MP3 only) updates an existing ID3v1 tag, never adds one.
         opened.audio.save(v2_version=opened.id3_version, v23_sep=None)
@@ -343,14 +391,12 @@ def write_genres(
         return previous
     refuse_read_only(st)  # before the costly decode below
     kind = type(opened.audio)
-    others = opened.adapter.others(opened.audio) if verify else None
+    others = opened.system.others(opened.audio) if verify else None
     fingerprint = audio_fingerprint(real) if verify else None
 
     def edit(tmp: Path) -> None:
         copy = _open(tmp, kind)
-        copy.adapter.set(copy.audio.tags, copy.adapter.genre_key, list(wanted.genres))
-        provenance_values = [wanted.provenance] if wanted.provenance is not None else []
-        copy.adapter.set(copy.audio.tags, copy.adapter.provenance_key, provenance_values)
+        copy.set(wanted)
         try:
             _save(copy)
         except Exception as exc:  # mutagen's write errors, e.g. a frame it cannot render
@@ -379,7 +425,7 @@ def _verify(
         raise TagError("verification failed: provenance field did not read back")
     if id3_version is not None and copy.audio.tags.version[:2] != (2, id3_version):
         raise TagError(f"verification failed: ID3 version became {copy.audio.tags.version}")
-    if copy.adapter.others(copy.audio) != others:
+    if copy.system.others(copy.audio) != others:
         raise TagError("verification failed: other tags would have changed")
     if fingerprint is None:
         return
