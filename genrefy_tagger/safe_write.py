@@ -14,8 +14,9 @@ inode). Modification time: by default it becomes "now", because the content
 changed and beets, rsync and sync tools rely on mtime to notice that;
 ``keep_mtime=True`` restores the original access and modification times.
 
-``audio_fingerprint`` decodes a file at its native rate and hashes the samples, so
-a tag write can prove that it did not touch the audio.
+``audio_fingerprint`` hashes the audio payload bytes where the container locates
+them (``payload.py``) and otherwise the decoded samples, so a tag write can prove
+that it did not touch the audio.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import tempfile
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
+
+from .payload import payload_hash
 
 #: Longest part of the original name kept in the temporary name, in bytes: the
 #: decorations add about 25 bytes and most file systems stop at 255.
@@ -155,22 +158,44 @@ def _fsync_dir(folder: Path) -> None:
         _fsync_path(folder)
 
 
-def audio_fingerprint(path: Path, decoder: str | None = None) -> tuple[str, str]:
-    """(decoder, sha256 of every decoded sample at the native rate and layout).
+def audio_fingerprint(path: Path, method: str | None = None) -> tuple[str, str]:
+    """(method, sha256) of the audio in ``path``: its payload bytes, or its decoded samples.
 
-    libsndfile is tried first and PyAV second, like ``audio.probe``; pass the
-    decoder that read the original to read its copy the same way. Raises TagError
-    when the audio cannot be decoded.
+    Where the container shows where the audio is (``payload.py``), its bytes are
+    hashed; otherwise every sample PyAV (then libsndfile) decodes, exactly as many as
+    the decoder returns: never padding, never an estimated length. Pass the method
+    that fingerprinted the original to fingerprint its copy the same way. Raises
+    TagError when neither works.
     """
+    if method is None or method not in _DECODERS:
+        found = payload_hash(path)
+        if found is not None and method in (None, found[0]):
+            return found
+        if method is not None:
+            raise TagError(f"the audio is no longer laid out as {method}")
     errors = []
-    for name, fingerprint in (("soundfile", _soundfile_hash), ("pyav", _pyav_hash)):
-        if decoder not in (None, name):
+    for name, fingerprint in _DECODERS.items():
+        if method not in (None, name):
             continue
         try:
             return name, fingerprint(path)
         except Exception as exc:  # decoders raise many error types; all mean "cannot decode"
             errors.append(short_reason(exc))
     raise TagError(f"cannot decode the audio ({errors[-1]})")
+
+
+def _pyav_hash(path: Path) -> str:
+    import av
+
+    digest = hashlib.sha256()
+    with av.open(str(path), metadata_errors="ignore") as container:
+        if not container.streams.audio:
+            raise ValueError("no audio stream")
+        stream = container.streams.audio[0]
+        for frame in container.decode(stream):
+            digest.update(f"{frame.format.name}/{frame.sample_rate}/{frame.samples}".encode())
+            digest.update(frame.to_ndarray().tobytes())
+    return digest.hexdigest()
 
 
 def _soundfile_hash(path: Path) -> str:
@@ -181,24 +206,17 @@ def _soundfile_hash(path: Path) -> str:
     digest = hashlib.sha256()
     with quiet_decoder(), sf.SoundFile(str(path)) as f:
         digest.update(f"{f.samplerate}/{f.channels}".encode())
-        # float64 holds every integer PCM sample exactly, so nothing is rounded away.
-        for block in f.blocks(_BLOCK_FRAMES, dtype="float64", always_2d=True):
+        while True:
+            # read() returns only what was decoded (blocks() would pad to the
+            # estimated length); float64 holds every integer PCM sample exactly.
+            block = f.read(_BLOCK_FRAMES, dtype="float64", always_2d=True)
+            if not len(block):
+                break
             digest.update(block.tobytes())
     return digest.hexdigest()
 
 
-def _pyav_hash(path: Path) -> str:
-    import av
-
-    digest = hashlib.sha256()
-    with av.open(str(path)) as container:
-        if not container.streams.audio:
-            raise ValueError("no audio stream")
-        stream = container.streams.audio[0]
-        for frame in container.decode(stream):
-            digest.update(f"{frame.format.name}/{frame.sample_rate}/{frame.samples}".encode())
-            digest.update(frame.to_ndarray().tobytes())
-    return digest.hexdigest()
+_DECODERS: dict[str, Callable[[Path], str]] = {"pyav": _pyav_hash, "soundfile": _soundfile_hash}
 
 
 def short_reason(exc: BaseException) -> str:
