@@ -1,10 +1,17 @@
 """Decoding: any audio file → mono float32 at the model's rate.
 
-libsndfile (through soundfile) reads WAV, AIFF, FLAC, Ogg Vorbis/Opus and MP3 and
-seeks in them; PyAV (FFmpeg inside its wheel) reads what libsndfile cannot:
-AAC/ALAC in MP4, WMA, WavPack. Every decoder's output is mixed down by averaging
-channels and resampled with soxr, so a file gives the same samples whichever
-path read it.
+libsndfile (through soundfile) reads WAV, AIFF, FLAC, Ogg Vorbis/Opus and MP3 fast
+and seeks in them; PyAV (FFmpeg inside its wheel) reads everything else FFmpeg
+plays (AAC/ALAC in MP4, WMA, WavPack, APE, Musepack, DSD, AC-3…) and takes over
+whenever libsndfile refuses a file, at the probe or while decoding (libsndfile
+1.2.2 opens some FFmpeg-made Opus files and then fails to decode them). PyAV
+ignores undecodable tag metadata (``metadata_errors="ignore"``): a binary iTunes
+freeform atom never stops the audio from being read.
+
+Every decoder's output is mixed down by averaging channels and resampled with
+soxr, so a file gives the same samples whichever path read it. ``probe``'s
+duration is the container's figure (an estimate for MP3 and some others): use it
+to plan, and the length of the decoded samples for anything the user is told.
 """
 
 from __future__ import annotations
@@ -31,8 +38,9 @@ class AudioInfo:
 
 
 def probe(path: str | os.PathLike) -> AudioInfo:
-    """Duration, rate and channel count of a file, without decoding it."""
+    """Duration (estimated), rate and channel count of a file, without decoding it."""
     path = _check_file(path)
+    refused = "no audio frames"
     try:
         import soundfile as sf
 
@@ -41,9 +49,9 @@ def probe(path: str | os.PathLike) -> AudioInfo:
             return AudioInfo(
                 info.frames / info.samplerate, info.samplerate, info.channels, "soundfile"
             )
-    except Exception:  # noqa: BLE001 - libsndfile refuses many valid formats; try FFmpeg
-        pass
-    return _pyav_probe(path)
+    except Exception as exc:  # noqa: BLE001 - libsndfile refuses many valid formats; try FFmpeg
+        refused = _short(exc, path)
+    return _pyav_probe(path, refused)
 
 
 def load(
@@ -103,7 +111,10 @@ def _read(
     path: Path, info: AudioInfo, offset: float, duration: float | None, sr: int
 ) -> np.ndarray:
     if info.decoder == "soundfile":
-        data, native_sr = _soundfile_read(path, offset, duration)
+        try:
+            data, native_sr = _soundfile_read(path, offset, duration)
+        except AudioError as exc:  # libsndfile opened it but cannot decode it: FFmpeg may
+            data, native_sr = _pyav_read(path, offset, duration, refused=str(exc))
     else:
         data, native_sr = _pyav_read(path, offset, duration)
     mono = data.mean(axis=1) if data.ndim == 2 else data
@@ -148,14 +159,14 @@ def _soundfile_read(path: Path, offset: float, duration: float | None) -> tuple[
             frames = -1 if duration is None else int(round(duration * sr))
             return f.read(frames, dtype="float32", always_2d=True), sr
     except Exception as exc:  # noqa: BLE001 - libsndfile's errors are all "cannot decode"
-        raise AudioError(f"cannot decode audio: {_short(exc)}") from exc
+        raise AudioError(f"libsndfile: {_short(exc, path)}") from exc
 
 
-def _pyav_probe(path: Path) -> AudioInfo:
+def _pyav_probe(path: Path, refused: str) -> AudioInfo:
     try:
         import av
 
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="ignore") as container:
             if not container.streams.audio:
                 raise AudioError("no audio stream in file")
             stream = container.streams.audio[0]
@@ -173,14 +184,19 @@ def _pyav_probe(path: Path) -> AudioInfo:
     except AudioError:
         raise
     except Exception as exc:  # noqa: BLE001 - FFmpeg's errors are all "cannot decode"
-        raise AudioError(f"not a readable audio file ({_short(exc)})") from exc
+        raise AudioError(
+            f"not audio that FFmpeg or libsndfile can read "
+            f"(FFmpeg: {_short(exc, path)}; libsndfile: {refused})"
+        ) from exc
 
 
-def _pyav_read(path: Path, offset: float, duration: float | None) -> tuple[np.ndarray, int]:
+def _pyav_read(
+    path: Path, offset: float, duration: float | None, refused: str | None = None
+) -> tuple[np.ndarray, int]:
     import av
 
     try:
-        with av.open(str(path)) as container:
+        with av.open(str(path), metadata_errors="ignore") as container:
             stream = container.streams.audio[0]
             sr = int(stream.codec_context.sample_rate or stream.rate)
             if offset > 0:
@@ -202,7 +218,8 @@ def _pyav_read(path: Path, offset: float, duration: float | None) -> tuple[np.nd
                 if need is not None and total >= skip + need:
                     break
     except Exception as exc:  # noqa: BLE001 - corrupt streams raise many FFmpeg error types
-        raise AudioError(f"cannot decode audio: {_short(exc)}") from exc
+        also = f"; {refused}" if refused else ""
+        raise AudioError(f"cannot decode the audio (FFmpeg: {_short(exc, path)}{also})") from exc
     if not chunks:
         return np.zeros((0, 1), dtype=np.float32), sr
     data = np.concatenate(chunks, axis=0)
@@ -211,12 +228,20 @@ def _pyav_read(path: Path, offset: float, duration: float | None) -> tuple[np.nd
     return data[skip:end], sr
 
 
-def _short(exc: BaseException) -> str:
+def _short(exc: BaseException, path: Path | None = None) -> str:
     """A decoder's complaint as a short phrase, without the path the user already sees."""
-    text = getattr(exc, "strerror", None) or str(exc).strip() or type(exc).__name__
-    text = text.splitlines()[0]
-    for name in ("filename", "name"):
-        value = getattr(exc, name, None)
+    text = (
+        getattr(exc, "error_string", None)  # libsndfile's message without "Error opening …"
+        or getattr(exc, "strerror", None)
+        or str(exc).strip()
+    )
+    text = (text or "").strip().splitlines()[0] if text and text.strip() else ""
+    names = [getattr(exc, n, None) for n in ("filename", "name")] + [str(path) if path else None]
+    for value in names:
         if isinstance(value, str) and value:
             text = text.replace(f": '{value}'", "").replace(f"'{value}'", "the file")
-    return text[:160].rstrip(" :")
+            text = text.replace(value, "the file")
+    text = text[:160].rstrip(" :.")
+    if text.lower() in ("", "error", "unknown error"):  # says nothing: name the error type
+        text = f"{type(exc).__name__} without a message"
+    return text

@@ -281,7 +281,7 @@ def read_track_windows(
     back_to_back = np.allclose(starts, np.arange(len(starts)) * config.window_seconds)
     if back_to_back:  # short track: decode once, like the training clips
         y = audio.load(path, sample_rate=sr, info=info)
-        duration = max(info.duration, len(y) / sr)
+        duration = len(y) / sr  # decoded, not the probe's estimate
         starts = [i * config.window_seconds for i in range(len(y) // win)]
         padded = np.pad(y, (ctx, config.patch_samples))
         segments = np.stack(

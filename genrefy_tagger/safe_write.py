@@ -2,10 +2,11 @@
 
 ``replace_atomically`` is the only code in genrefy that writes into a user's music
 file, and it never writes into the file itself: it copies the file to a hidden
-temporary file in the same folder (``.<name>.genrefy-<random>.tmp``), lets the
+temporary file in the same folder (``.<name>.genrefy-<pid>-<random>.tmp``), lets the
 caller edit and verify that copy, fsyncs it and renames it over the original with
 ``os.replace``. A crash, a full disk or any exception at any step leaves the
-original byte-identical and removes the copy.
+original byte-identical and removes the copy; a copy left by a killed process
+(``kill -9``, power cut) is removed by ``remove_stale_temps`` on the next run.
 
 What survives the replacement: the permission bits (``shutil.copymode``) and, when
 running as root, the owner and group. What does not: extended attributes and ACLs,
@@ -21,8 +22,10 @@ that it did not touch the audio.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -94,18 +97,58 @@ def replace_atomically(
     except BaseException as exc:
         with suppress(OSError):
             os.unlink(tmp)
-        if isinstance(exc, OSError):  # e.g. a full disk: still a one-line reason
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise TagError("disk full while writing the tags, left unchanged") from exc
+        if isinstance(exc, OSError):  # still a one-line reason
             raise TagError(f"cannot write the file: {short_reason(exc)}") from exc
         raise
     _fsync_dir(path.parent)
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete the temporary copies that a killed genrefy left in ``folder``; return them.
+
+    A copy is stale when the process named in it (``.<name>.genrefy-<pid>-<random>.tmp``)
+    is gone: a ``kill -9`` or a power cut between the copy and the rename. The
+    original beside it is whole either way (the rename is atomic), so deleting the
+    copy loses nothing. Copies of a live process are left alone.
+    """
+    removed = []
+    try:
+        with os.scandir(folder) as entries:
+            names = [e.name for e in entries if _TEMP_NAME.match(e.name)]
+    except OSError:
+        return removed
+    for name in names:
+        pid = int(_TEMP_NAME.match(name).group(1))  # type: ignore[union-attr]
+        if pid == os.getpid() or _alive(pid):
+            continue
+        with suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+            removed.append(Path(folder) / name)
+    return removed
+
+
+_TEMP_NAME = re.compile(r"^\..*\.genrefy-(\d+)-[^.]*\.tmp$", re.DOTALL)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: someone else's live process
+        return True
+    return True
 
 
 def _make_temp(path: Path) -> Path:
     name = path.name
     while len(name.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES:
         name = name[:-1]
+    prefix = f".{name}.genrefy-{os.getpid()}-"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.genrefy-", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise TagError(
             f"cannot create a temporary copy in its folder: {short_reason(exc)}"
@@ -121,6 +164,8 @@ def _copy_contents(src: Path, dst: Path) -> None:
             fout.flush()
             os.fsync(fout.fileno())
     except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise TagError("disk full: no room for the temporary copy, left unchanged") from exc
         raise TagError(f"cannot copy the file: {short_reason(exc)}") from exc
 
 

@@ -68,7 +68,7 @@ def read_windows(
     if back_to_back:
         y = audio.load(path, sample_rate=config.sample_rate, info=info)
         samples = frame_signal(y, config=config)
-        duration = max(info.duration, len(y) / config.sample_rate)
+        duration = len(y) / config.sample_rate  # decoded, not the probe's estimate
         starts = [i * config.window_seconds for i in range(len(samples))]
     else:
         samples = audio.load_segments(
