@@ -49,7 +49,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import mutagen
 from mediafile import MediaFile
 from mediafile.fields import ListMediaField
 from mediafile.storage import (
@@ -306,9 +305,10 @@ def _mutagen_load(loader: Callable[[], Any]) -> Any:
 
 def _open(path: Path, kind: type | None = None) -> _Opened:
     """Open ``path`` with mutagen; ``kind`` forces the class (the temp copy has no extension)."""
-    audio = _mutagen_load(lambda: kind(path) if kind else mutagen.File(path))
-    if audio is None:
+    kind = kind or _detect(path)
+    if kind is None:
         raise TagError("not an audio file mutagen recognises (unknown or damaged header)")
+    audio = _mutagen_load(lambda: kind(path))
     version = None
     if isinstance(audio.tags, ID3) or (audio.tags is None and _uses_id3(audio)):
         audio, version = _open_id3(path, type(audio), audio.tags)
@@ -321,6 +321,62 @@ def _open(path: Path, kind: type | None = None) -> _Opened:
         if isinstance(audio.tags, tag_type):
             return _Opened(audio, system(), version)
     raise TagError(f"unsupported tag format ({type(audio.tags).__name__})")
+
+
+def _detect(path: Path) -> type | None:
+    """The mutagen class for ``path``, trusting the content over a lying extension.
+
+    mutagen.File adds points for the extension, so a FLAC file named ``.mp3`` is
+    opened as MP3 (and fails, or worse, gets an ID3 tag in front of its FLAC
+    header). When the class it picks does not recognise the content at all, the
+    class that does is used instead.
+    """
+    kinds = _mutagen_kinds()
+    try:
+        with open(path, "rb") as f:
+            header = f.read(128)
+            named = max((k.score(str(path), f, header), k.__name__, k) for k in kinds)
+            content = {k: k.score("", f, header) for k in kinds}
+    except OSError as exc:
+        raise TagError(f"cannot read the file: {short_reason(exc)}") from exc
+    if named[0] <= 0:
+        return None
+    if content[named[2]] <= 0:
+        best = max((score, k.__name__, k) for k, score in content.items())
+        if best[0] > 0:
+            return best[2]
+    return named[2]
+
+
+def _mutagen_kinds() -> list[type]:
+    # The classes mutagen.File chooses from, in its own order.
+    from mutagen.aac import AAC
+    from mutagen.ac3 import AC3
+    from mutagen.apev2 import APEv2File
+    from mutagen.asf import ASF
+    from mutagen.dsdiff import DSDIFF
+    from mutagen.dsf import DSF
+    from mutagen.flac import FLAC
+    from mutagen.monkeysaudio import MonkeysAudio
+    from mutagen.mp3 import MP3
+    from mutagen.mp4 import MP4
+    from mutagen.musepack import Musepack
+    from mutagen.oggflac import OggFLAC
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggspeex import OggSpeex
+    from mutagen.oggtheora import OggTheora
+    from mutagen.oggvorbis import OggVorbis
+    from mutagen.optimfrog import OptimFROG
+    from mutagen.smf import SMF
+    from mutagen.tak import TAK
+    from mutagen.trueaudio import TrueAudio
+    from mutagen.wavpack import WavPack
+
+    return (
+        [MP3, TrueAudio, OggTheora, OggSpeex, OggVorbis, OggFLAC, FLAC, AIFF, APEv2File]
+        + [MP4, ID3FileType, WavPack, Musepack, MonkeysAudio, OptimFROG, ASF, OggOpus, AAC, AC3]
+        + [SMF, TAK, DSF, DSDIFF, WAVE]
+    )
 
 
 def _uses_id3(audio: Any) -> bool:

@@ -126,3 +126,83 @@ def _frame(block: np.ndarray, fmt: str, layout: str, sample_rate: int):
     frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr), format=fmt, layout=layout)
     frame.sample_rate = sample_rate
     return frame
+
+
+# --- files as other tools make them (FFmpeg through PyAV) -----------------------------------
+
+#: name → (container, codec, muxer options): formats beyond ALL_KINDS that FFmpeg writes.
+FFMPEG_KINDS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "mp2": ("mp2", "mp2", {}),
+    "tta": ("tta", "tta", {}),
+    "oga": ("ogg", "flac", {}),  # Ogg FLAC
+    "aac": ("adts", "aac", {}),
+    "ac3": ("ac3", "ac3", {}),
+    "mka": ("matroska", "flac", {}),
+    "au": ("au", "pcm_s16be", {}),
+    "w64": ("w64", "pcm_s16le", {}),
+    "caf": ("caf", "pcm_s16le", {}),
+}
+
+
+def ffmpeg_encode(
+    path: str | Path,
+    *,
+    container: str,
+    codec: str,
+    seconds: float = 3.0,
+    sample_rate: int = 44100,
+    options: dict[str, str] | None = None,
+    bit_rate: int | None = 128_000,
+    vbr_quality: int | None = None,
+    metadata: dict[str, str] | None = None,
+    source: str | Path | None = None,
+) -> Path:
+    """Encode a file the way the ``ffmpeg`` command line does, with PyAV's FFmpeg.
+
+    ``vbr_quality`` is LAME's ``-q:a`` (a VBR MP3 with a Xing header); ``options``
+    are muxer options such as ``{"id3v2_version": "0"}``; ``source`` transcodes an
+    existing file (e.g. Ogg Vorbis → Opus) instead of the test signal.
+    """
+    import av
+
+    path = Path(path)
+    with av.open(str(path), "w", format=container, options=options or {}) as out:
+        out.metadata.update(metadata or {})
+        rate = 48000 if codec in ("libopus", "opus") else sample_rate
+        stream = out.add_stream(codec, rate=rate, layout="stereo")
+        if vbr_quality is not None:
+            stream.codec_context.qscale = True
+            stream.codec_context.global_quality = vbr_quality * 118  # FF_QP2LAMBDA
+        elif bit_rate:
+            stream.codec_context.bit_rate = bit_rate
+        fmt = stream.codec_context.codec.audio_formats[0].name
+        resampler = av.AudioResampler(format=fmt, layout="stereo", rate=rate)
+        frame_size = stream.codec_context.frame_size or 1024
+        fifo = av.AudioFifo()
+        for frame in _source_frames(source, seconds, sample_rate):
+            for converted in resampler.resample(frame):
+                converted.pts = None
+                fifo.write(converted)
+            for block in fifo.read_many(frame_size):
+                for packet in stream.encode(block):
+                    out.mux(packet)
+        rest = fifo.read()
+        for packet in stream.encode(rest) if rest is not None else ():
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+def _source_frames(source, seconds: float, sample_rate: int):
+    import av
+
+    if source is not None:
+        with av.open(str(source)) as inp:
+            for frame in inp.decode(audio=0):
+                frame.pts = None
+                yield frame
+        return
+    data = signal(seconds=seconds, sample_rate=sample_rate, channels=2)
+    for start in range(0, len(data), 4096):
+        yield _frame(data[start : start + 4096], "fltp", "stereo", sample_rate)
