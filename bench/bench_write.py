@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from audiofiles import ffmpeg_encode, make_audio, signal  # noqa: E402

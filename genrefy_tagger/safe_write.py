@@ -226,7 +226,7 @@ def audio_fingerprint(path: Path, method: str | None = None) -> tuple[str, str]:
             return name, fingerprint(path)
         except Exception as exc:  # decoders raise many error types; all mean "cannot decode"
             errors.append(short_reason(exc))
-    raise TagError(f"cannot decode the audio ({errors[-1]})")
+    raise TagError(f"cannot decode the audio to verify it ({errors[0]})")
 
 
 def _pyav_hash(path: Path) -> str:
@@ -265,8 +265,15 @@ _DECODERS: dict[str, Callable[[Path], str]] = {"pyav": _pyav_hash, "soundfile": 
 
 
 def short_reason(exc: BaseException) -> str:
-    """The first line of an exception's message, for a one-line user message."""
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = str(exc).strip()
-    return text.splitlines()[0][:160] if text else type(exc).__name__
+    """The first line of an exception's message, without file paths, for a one-line reason."""
+    strerror = getattr(exc, "strerror", None)  # OSError and FFmpeg's errors
+    if isinstance(strerror, str) and strerror.strip():
+        return strerror.strip()
+    # libsndfile's message without "Error opening '<path>': "
+    text = (getattr(exc, "error_string", None) or str(exc)).strip()
+    text = _QUOTED_PATH.sub("", text.splitlines()[0] if text else "").strip(" :")
+    return text[:160] if text else type(exc).__name__
+
+
+#: A quoted absolute path inside a message (the user sees the path in the row already).
+_QUOTED_PATH = re.compile(r"(?::\s*)?'(?:/|[A-Za-z]:\\)[^']*'")
