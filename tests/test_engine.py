@@ -54,8 +54,14 @@ def test_long_track_cost_is_bounded(analyzer: Analyzer, tmp_path: Path):
     ("make", "expect"),
     [
         (lambda p: p.write_bytes(b""), "empty file"),
-        (lambda p: p.write_text("not audio at all\n" * 50), "not audio that FFmpeg or libsndfile can read"),
-        (lambda p: p.write_bytes(os.urandom(20000)), "not audio that FFmpeg or libsndfile can read"),
+        (
+            lambda p: p.write_text("not audio at all\n" * 50),
+            "not audio that FFmpeg or libsndfile can read",
+        ),
+        (
+            lambda p: p.write_bytes(os.urandom(20000)),
+            "not audio that FFmpeg or libsndfile can read",
+        ),
     ],
     ids=["zero-bytes", "text-as-mp3", "random-bytes"],
 )

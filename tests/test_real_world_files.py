@@ -25,6 +25,7 @@ from mutagen.mp4 import MP4, AtomDataType, MP4Cover, MP4FreeForm
 
 from genrefy_tagger import audio, safe_write
 from genrefy_tagger.formats import TAGGABLE_EXTENSIONS
+from genrefy_tagger.musicnn import read_track_windows
 from genrefy_tagger.safe_write import audio_fingerprint, remove_stale_temps
 from genrefy_tagger.tags import CannotHoldTags, TagError, TagState, read_tags, write_genres
 from genrefy_tagger.windows import WindowPolicy, read_windows
@@ -196,9 +197,18 @@ def test_unreadable_file_reason_names_both_decoders_and_not_the_path(tmp_path):
 def test_short_file_duration_comes_from_the_decoded_samples(tmp_path):
     from genrefy_tagger.config import FeatureConfig
 
-    path = mp3(tmp_path / "short.mp3", seconds=1.07)
+    # CBR frames without a Xing header that start at 32 kbit/s and go on at 320:
+    # libsndfile estimates the length from the first frame, ~9 s for a 1.07-s file.
+    cbr = {"id3v2_version": "0", "write_xing": "0"}
+    low = mp3(tmp_path / "low.mp3", seconds=0.2, bit_rate=32_000, options=cbr)
+    high = mp3(tmp_path / "high.mp3", seconds=0.87, bit_rate=320_000, options=cbr)
+    path = tmp_path / "short.mp3"
+    path.write_bytes(low.read_bytes() + high.read_bytes())
+    assert audio.probe(path).duration > 5.0  # the estimate the old message showed
     windows = read_windows(path, config=FeatureConfig(), policy=WindowPolicy())
-    assert len(windows.samples) == 0 and windows.duration < 1.2
+    assert len(windows.samples) == 0 and 1.0 < windows.duration < 1.25
+    segments, _, duration, _ = read_track_windows(path, policy=WindowPolicy())  # musicnn's path
+    assert len(segments) == 0 and 1.0 < duration < 1.25
 
 
 # --- fingerprints ---------------------------------------------------------------------------
