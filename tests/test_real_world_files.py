@@ -298,3 +298,12 @@ def test_full_disk_mid_copy_fails_that_file_and_keeps_the_original(tmp_path, mon
         write_genres(path, ["Rock"], provenance=None)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
     assert [p.name for p in tmp_path.iterdir() if ".genrefy-" in p.name] == []
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_beets_reads_the_genres_genrefy_writes(tmp_path, kind):
+    from mediafile import MediaFile
+
+    path = make_audio(tmp_path / f"a.{kind}", seconds=1.0)
+    write_genres(path, ["Rock", "Pop"], provenance=PROV)
+    assert MediaFile(str(path)).genres == ["Rock", "Pop"]
