@@ -49,11 +49,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from mediafile import MediaFile
-from mediafile.fields import ListMediaField
-from mediafile.storage import (
+from mediafile import (
     ASFStorageStyle,
+    ListMediaField,
     ListStorageStyle,
+    MediaFile,
     MP3ListDescStorageStyle,
     MP4ListStorageStyle,
 )
