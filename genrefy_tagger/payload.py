@@ -11,9 +11,10 @@ container   what is hashed
 MP3 / MP2   the bytes between the leading ID3v2 tag(s) and the trailing
             APEv2 / Lyrics3 / ID3v1 tags (the MPEG frames, Xing header incl.)
 FLAC        everything after the last metadata block (the frames)
-Ogg         every page after the codec's header packets: granule position,
-            serial number and packet data (sequence numbers and CRCs change
-            when the comment header grows, the audio does not)
+Ogg         the codec's header packets except the comment header, then every
+            page after them: granule position, serial number and packet data
+            (sequence numbers and CRCs change when the comment header grows,
+            the audio does not)
 MP4         the contents of every ``mdat`` atom, each track's sample
             description and tables, and its chunk offsets *relative* to the
             media data (mutagen shifts them when the tag grows)
@@ -172,33 +173,47 @@ def _ogg_pages(f: BinaryIO, start: int) -> Iterator[tuple[int, int, int, list[tu
         yield flags, granule, serial, pieces
 
 
-def _ogg_header_count(first: bytes) -> int:
+def _ogg_headers(first: bytes) -> tuple[int, frozenset[int]]:
+    """(number of header packets, indices of those the decoder needs) for a codec."""
     if first.startswith(b"\x01vorbis"):
-        return 3
+        return 3, frozenset({0, 2})  # identification, setup; 1 is the comment header
     if first.startswith(b"OpusHead"):
-        return 2
+        return 2, frozenset({0})
     if first.startswith(b"Speex   ") and len(first) >= 72:
-        return 2 + int.from_bytes(first[68:72], "little")
+        return 2 + int.from_bytes(first[68:72], "little"), frozenset({0})
     if first.startswith(b"\x7fFLAC") and len(first) >= 9:
-        return 1 + int.from_bytes(first[7:9], "big")
+        return 1 + int.from_bytes(first[7:9], "big"), frozenset({0})  # 0 holds STREAMINFO
     raise _Layout("unknown Ogg codec")
 
 
 def _ogg(f: BinaryIO, start: int, digest: hashlib._Hash) -> None:
     done: dict[int, int] = {}  # serial → complete packets seen
-    needed: dict[int, int] = {}  # serial → header packets
+    headers: dict[int, tuple[int, frozenset[int]]] = {}  # serial → _ogg_headers
+    partial: dict[int, bytes] = {}  # serial → header packet being assembled
     for flags, granule, serial, pieces in _ogg_pages(f, start):
-        if serial not in needed:
+        if serial not in headers:
             if not pieces:
                 raise _Layout("empty first page")
-            needed[serial] = _ogg_header_count(pieces[0][0])
-        if done.get(serial, 0) >= needed[serial]:
+            headers[serial] = _ogg_headers(pieces[0][0])
+        count, needed = headers[serial]
+        if done.get(serial, 0) >= count:
+            # Audio: granule positions and packet data (not sequence numbers or CRCs).
             digest.update(struct.pack("<qIB", granule, serial, flags & 4))
             for piece, complete in pieces:
                 digest.update(struct.pack("<I?", len(piece), complete))
                 digest.update(piece)
-        done[serial] = done.get(serial, 0) + sum(complete for _, complete in pieces)
-    if not needed:
+            done[serial] = done[serial] + sum(complete for _, complete in pieces)
+            continue
+        for piece, complete in pieces:  # headers: keep those the decoder needs
+            packet = partial.pop(serial, b"") + piece
+            if not complete:
+                partial[serial] = packet
+                continue
+            index = done.get(serial, 0)
+            if index in needed:
+                digest.update(struct.pack("<II", serial, index) + packet)
+            done[serial] = index + 1
+    if not headers:
         raise _Layout("no Ogg pages")
 
 

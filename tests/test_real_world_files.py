@@ -307,3 +307,28 @@ def test_beets_reads_the_genres_genrefy_writes(tmp_path, kind):
     path = make_audio(tmp_path / f"a.{kind}", seconds=1.0)
     write_genres(path, ["Rock", "Pop"], provenance=PROV)
     assert MediaFile(str(path)).genres == ["Rock", "Pop"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "marker", "skip"),
+    [
+        ("m4a", b"stco", 12),  # first chunk offset: the decoder would read the wrong bytes
+        ("opus", b"OpusHead", 12),  # the identification header's input sample rate
+        ("ogg", b"\x01vorbis", 12),  # the identification header's sample rate
+        ("flac", b"fLaC", 18),  # STREAMINFO: sample rate and channels
+    ],
+)
+def test_fingerprint_sees_changes_to_what_the_decoder_reads_outside_the_frames(
+    tmp_path, kind, marker, skip
+):
+    path = make_audio(tmp_path / f"a.{kind}", seconds=1.0)
+    first = audio_fingerprint(path)
+    data = bytearray(path.read_bytes())
+    at = data.index(marker) + skip
+    data[at] ^= 0x01
+    path.write_bytes(bytes(data))
+    assert first[0] not in ("pyav", "soundfile")
+    try:
+        assert audio_fingerprint(path, first[0]) != first
+    except TagError as exc:  # also a failed verification: the layout no longer parses
+        assert "no longer laid out" in str(exc)
