@@ -37,6 +37,9 @@ def make_files(folder: Path, seconds: float) -> dict[str, Path]:
         "mp3": ffmpeg_encode(
             folder / "a.mp3", container="mp3", codec="libmp3lame", seconds=seconds, vbr_quality=2
         ),
+        "mp3-320k": ffmpeg_encode(
+            folder / "b.mp3", container="mp3", codec="libmp3lame", seconds=seconds, bit_rate=320_000
+        ),
         "flac": make_audio(folder / "a.flac", seconds=seconds, sample_rate=44100),
         "m4a": make_audio(folder / "a.m4a", seconds=seconds, sample_rate=44100),
         "opus": ffmpeg_encode(folder / "a.opus", container="ogg", codec="libopus", seconds=seconds),
@@ -75,7 +78,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = make_files(Path(tmp), args.seconds)
         print(f"{args.seconds:.0f}-s tracks, median of {args.repeat}; seconds")
-        print(f"{'format':7} {'MB':>5} {'method':13} {'read':>6} {'write':>6} {'undo':>6}")
+        print(f"{'format':8} {'MB':>5} {'method':13} {'read':>6} {'write':>6} {'undo':>6}")
         modes = [False, True] if args.decode else [False]
         for decode in modes:
             real = safe_write.payload_hash
@@ -87,7 +90,7 @@ def main() -> None:
                     reads, writes, undos = time_round_trips(path, args.repeat)
                     size = path.stat().st_size / 1e6
                     print(
-                        f"{name:7} {size:5.1f} {method:13} {statistics.median(reads):6.3f} "
+                        f"{name:8} {size:5.1f} {method:13} {statistics.median(reads):6.3f} "
                         f"{statistics.median(writes):6.3f} {statistics.median(undos):6.3f}"
                     )
             finally:
