@@ -12,6 +12,8 @@ gets Vorbis comments: the table only decides which names are looked at.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 #: extension → (format, tag system genrefy writes; None: the format cannot hold tags)
 FORMATS: dict[str, tuple[str, str | None]] = {
     ".mp3": ("MP3", "ID3v2"),
@@ -69,3 +71,62 @@ def untaggable_reason(extension: str) -> str:
     """The row's reason for a file whose format has no tags, e.g. raw ADTS AAC."""
     name = FORMATS.get(extension.lower(), (extension or "this format", None))[0]
     return f"format cannot hold tags ({name})"
+
+
+def mutagen_class(path: Path) -> type | None:
+    """The mutagen class for ``path``, trusting the content over a lying extension.
+
+    mutagen.File adds points for the extension, so a FLAC file named ``.mp3`` is
+    opened as MP3 (and fails, or worse, gets an ID3 tag in front of its FLAC
+    header). When the class it picks does not recognise the content at all, the
+    class that does is used instead.
+    """
+    kinds = _mutagen_kinds()
+    try:
+        with open(path, "rb") as f:
+            header = f.read(128)
+            named = max((k.score(str(path), f, header), k.__name__, k) for k in kinds)
+            content = {k: k.score("", f, header) for k in kinds}
+    except OSError:
+        return None
+    if named[0] <= 0:
+        return None
+    if content[named[2]] <= 0:
+        best = max((score, k.__name__, k) for k, score in content.items())
+        if best[0] > 0:
+            return best[2]
+    return named[2]
+
+
+def _mutagen_kinds() -> list[type]:
+    # The classes mutagen.File chooses from, in its own order.
+    from mutagen.aac import AAC
+    from mutagen.ac3 import AC3
+    from mutagen.aiff import AIFF
+    from mutagen.apev2 import APEv2File
+    from mutagen.asf import ASF
+    from mutagen.dsdiff import DSDIFF
+    from mutagen.dsf import DSF
+    from mutagen.flac import FLAC
+    from mutagen.id3 import ID3FileType
+    from mutagen.monkeysaudio import MonkeysAudio
+    from mutagen.mp3 import MP3
+    from mutagen.mp4 import MP4
+    from mutagen.musepack import Musepack
+    from mutagen.oggflac import OggFLAC
+    from mutagen.oggopus import OggOpus
+    from mutagen.oggspeex import OggSpeex
+    from mutagen.oggtheora import OggTheora
+    from mutagen.oggvorbis import OggVorbis
+    from mutagen.optimfrog import OptimFROG
+    from mutagen.smf import SMF
+    from mutagen.tak import TAK
+    from mutagen.trueaudio import TrueAudio
+    from mutagen.wave import WAVE
+    from mutagen.wavpack import WavPack
+
+    return (
+        [MP3, TrueAudio, OggTheora, OggSpeex, OggVorbis, OggFLAC, FLAC, AIFF, APEv2File]
+        + [MP4, ID3FileType, WavPack, Musepack, MonkeysAudio, OptimFROG, ASF, OggOpus, AAC, AC3]
+        + [SMF, TAK, DSF, DSDIFF, WAVE]
+    )

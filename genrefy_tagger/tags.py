@@ -42,10 +42,8 @@ access and modification times.
 from __future__ import annotations
 
 import os
-import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +64,9 @@ from mutagen.id3 import ID3, ID3FileType
 from mutagen.mp4 import MP4Tags
 from mutagen.wave import WAVE
 
-from .formats import AUDIO_EXTENSIONS, TAGGABLE_EXTENSIONS, untaggable_reason
+from .formats import AUDIO_EXTENSIONS, TAGGABLE_EXTENSIONS, mutagen_class, untaggable_reason
+from .provenance import format_provenance as format_provenance  # re-exported
+from .provenance import parse_provenance as parse_provenance  # re-exported
 from .safe_write import (
     TagError,
     audio_fingerprint,
@@ -79,13 +79,6 @@ from .safe_write import (
 #: Every audio extension gets a row; see ``formats.py`` for which can hold tags.
 SUPPORTED_EXTENSIONS: frozenset[str] = AUDIO_EXTENSIONS
 
-_PROVENANCE_PREFIX = "genrefy"
-# Escaped in provenance values so that ";" and "|" stay separators and NUL or a
-# line break never reaches a tag (ID3 would read a NUL as a second value).
-_ESCAPES = str.maketrans(
-    {"%": "%25", ";": "%3B", "|": "%7C", "\n": "%0A", "\r": "%0D", "\0": "%00"}
-)
-
 
 class CannotHoldTags(TagError):
     """An audio file whose format has no tag system (raw ADTS AAC, AC-3…)."""
@@ -95,42 +88,6 @@ class CannotHoldTags(TagError):
 class TagState:
     genres: tuple[str, ...]  # every genre value present, () if none
     provenance: str | None  # genrefy's private field as stored, None if absent
-
-
-# --- provenance -----------------------------------------------------------------------------
-
-
-def format_provenance(
-    model: str, confidence: float, genres: Sequence[str], when: datetime | None = None
-) -> str:
-    """``genrefy;model=…;confidence=0.873;genres=Rock|Pop;date=2026-11-25T16:40:00Z``."""
-    when = (when or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    fields = {
-        "model": model.translate(_ESCAPES),
-        "confidence": f"{confidence:.3f}",
-        "genres": "|".join(g.translate(_ESCAPES) for g in genres),
-        "date": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    return ";".join([_PROVENANCE_PREFIX] + [f"{k}={v}" for k, v in fields.items()])
-
-
-def parse_provenance(text: str) -> dict[str, str]:
-    """The fields of a provenance string, unescaped; {} for anything else.
-
-    ``genres`` stays one "|"-separated string. A "|" inside a genre name is stored
-    escaped but comes back as "|", so only such (unusual) names split ambiguously.
-    """
-    if not isinstance(text, str):
-        return {}
-    head, _, rest = text.strip().partition(";")
-    if head != _PROVENANCE_PREFIX:
-        return {}
-    fields = {}
-    for item in rest.split(";"):
-        key, sep, value = item.partition("=")
-        if sep and key.strip():
-            fields[key.strip()] = urllib.parse.unquote(value)
-    return fields
 
 
 # --- where each tag system keeps our two fields ---------------------------------------------
@@ -305,7 +262,7 @@ def _mutagen_load(loader: Callable[[], Any]) -> Any:
 
 def _open(path: Path, kind: type | None = None) -> _Opened:
     """Open ``path`` with mutagen; ``kind`` forces the class (the temp copy has no extension)."""
-    kind = kind or _detect(path)
+    kind = kind or mutagen_class(path)
     if kind is None:
         raise TagError("not an audio file mutagen recognises (unknown or damaged header)")
     audio = _mutagen_load(lambda: kind(path))
@@ -321,62 +278,6 @@ def _open(path: Path, kind: type | None = None) -> _Opened:
         if isinstance(audio.tags, tag_type):
             return _Opened(audio, system(), version)
     raise TagError(f"unsupported tag format ({type(audio.tags).__name__})")
-
-
-def _detect(path: Path) -> type | None:
-    """The mutagen class for ``path``, trusting the content over a lying extension.
-
-    mutagen.File adds points for the extension, so a FLAC file named ``.mp3`` is
-    opened as MP3 (and fails, or worse, gets an ID3 tag in front of its FLAC
-    header). When the class it picks does not recognise the content at all, the
-    class that does is used instead.
-    """
-    kinds = _mutagen_kinds()
-    try:
-        with open(path, "rb") as f:
-            header = f.read(128)
-            named = max((k.score(str(path), f, header), k.__name__, k) for k in kinds)
-            content = {k: k.score("", f, header) for k in kinds}
-    except OSError as exc:
-        raise TagError(f"cannot read the file: {short_reason(exc)}") from exc
-    if named[0] <= 0:
-        return None
-    if content[named[2]] <= 0:
-        best = max((score, k.__name__, k) for k, score in content.items())
-        if best[0] > 0:
-            return best[2]
-    return named[2]
-
-
-def _mutagen_kinds() -> list[type]:
-    # The classes mutagen.File chooses from, in its own order.
-    from mutagen.aac import AAC
-    from mutagen.ac3 import AC3
-    from mutagen.apev2 import APEv2File
-    from mutagen.asf import ASF
-    from mutagen.dsdiff import DSDIFF
-    from mutagen.dsf import DSF
-    from mutagen.flac import FLAC
-    from mutagen.monkeysaudio import MonkeysAudio
-    from mutagen.mp3 import MP3
-    from mutagen.mp4 import MP4
-    from mutagen.musepack import Musepack
-    from mutagen.oggflac import OggFLAC
-    from mutagen.oggopus import OggOpus
-    from mutagen.oggspeex import OggSpeex
-    from mutagen.oggtheora import OggTheora
-    from mutagen.oggvorbis import OggVorbis
-    from mutagen.optimfrog import OptimFROG
-    from mutagen.smf import SMF
-    from mutagen.tak import TAK
-    from mutagen.trueaudio import TrueAudio
-    from mutagen.wavpack import WavPack
-
-    return (
-        [MP3, TrueAudio, OggTheora, OggSpeex, OggVorbis, OggFLAC, FLAC, AIFF, APEv2File]
-        + [MP4, ID3FileType, WavPack, Musepack, MonkeysAudio, OptimFROG, ASF, OggOpus, AAC, AC3]
-        + [SMF, TAK, DSF, DSDIFF, WAVE]
-    )
 
 
 def _uses_id3(audio: Any) -> bool:
