@@ -15,9 +15,11 @@ APEv2 (WavPack, APE, MPC, OFR…)    ``GENRE``           ``GENREFY`` (keys ignor
 
 mediafile picks its storage styles by mutagen class name and misses some classes
 (``OggFLAC``, ``TrueAudio``, ``OptimFROG``, ``DSDIFF``, ``TAK``), so the styles are
-chosen here by tag system instead. Removing a field deletes it (mediafile would
-store an empty list, which leaves an empty ``©gen`` atom in an MP4). Verification
-(every other tag unchanged) stays on raw mutagen objects. Formats with no tag
+chosen here by tag system instead. Two deviations, both measured: removing a field
+deletes it (mediafile stores an empty list, which leaves an empty ``©gen`` atom in
+an MP4), and ID3 genres are read with ``TCON.genres``, which names ID3v1 genre
+numbers such as ``(17)`` that mediafile returns raw. Verification (every other tag
+unchanged) stays on raw mutagen objects. Formats with no tag
 system (raw AAC, AC-3…) raise :class:`CannotHoldTags`.
 
 All of them hold several genres. ID3v2.3 has no multi-value text in its spec; we
@@ -27,7 +29,7 @@ other multi-value frame in the file.
 
 Write safety (see ``safe_write``): every write goes to a hidden copy in the same
 folder, is read back and checked (our fields hold exactly what we wrote, every
-other tag is unchanged, the decoded audio hashes the same), then replaces the
+other tag is unchanged, the audio payload hashes the same), then replaces the
 original with one rename. Any failure leaves the original byte-identical. The ID3
 version is kept: v2.3 stays v2.3, v2.4 stays v2.4, a file without ID3v2 gets
 v2.4, and mutagen cannot write v2.2, which becomes v2.3; an ID3v1 tag is updated,
