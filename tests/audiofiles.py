@@ -156,12 +156,16 @@ def ffmpeg_encode(
     vbr_quality: int | None = None,
     metadata: dict[str, str] | None = None,
     source: str | Path | None = None,
+    first_pts: int | None = None,
 ) -> Path:
     """Encode a file the way the ``ffmpeg`` command line does, with PyAV's FFmpeg.
 
     ``vbr_quality`` is LAME's ``-q:a`` (a VBR MP3 with a Xing header); ``options``
     are muxer options such as ``{"id3v2_version": "0"}``; ``source`` transcodes an
-    existing file (e.g. Ogg Vorbis → Opus) instead of the test signal.
+    existing file (e.g. Ogg Vorbis → Opus) instead of the test signal;
+    ``first_pts`` (in samples) keeps a source's start timestamp the way the ffmpeg
+    command line does: a negative one (a decoder's delay) gives an Opus stream
+    that libsndfile 1.2.2 calls malformed.
     """
     import av
 
@@ -179,16 +183,24 @@ def ffmpeg_encode(
         resampler = av.AudioResampler(format=fmt, layout="stereo", rate=rate)
         frame_size = stream.codec_context.frame_size or 1024
         fifo = av.AudioFifo()
+        next_pts = first_pts
+
+        def encode(block):
+            nonlocal next_pts
+            if next_pts is not None:
+                block.pts, next_pts = next_pts, next_pts + block.samples
+            for packet in stream.encode(block):
+                out.mux(packet)
+
         for frame in _source_frames(source, seconds, sample_rate):
             for converted in resampler.resample(frame):
                 converted.pts = None
                 fifo.write(converted)
             for block in fifo.read_many(frame_size):
-                for packet in stream.encode(block):
-                    out.mux(packet)
+                encode(block)
         rest = fifo.read()
-        for packet in stream.encode(rest) if rest is not None else ():
-            out.mux(packet)
+        if rest is not None:
+            encode(rest)
         for packet in stream.encode(None):
             out.mux(packet)
     return path

@@ -101,6 +101,13 @@ MAKERS = {
         metadata={"title": "From Vorbis"},
         source=make_audio(p.with_name("source.ogg"), seconds=3.0),
     ),
+    "ffmpeg-negative-start.opus": lambda p: ffmpeg_encode(
+        p,
+        container="ogg",
+        codec="libopus",
+        source=make_audio(p.with_name("source.ogg"), seconds=3.0),
+        first_pts=-312,
+    ),
     "flac-named.mp3": lambda p: _rename(make_audio(p.with_suffix(".flac"), seconds=1.5), p),
     "mp3-named.m4a": lambda p: _rename(mp3(p.with_suffix(".mp3")), p),
     **{
@@ -171,6 +178,16 @@ def test_formats_without_tags_are_decoded_and_say_why(tmp_path, name):
         with pytest.raises(CannotHoldTags, match=r"^format cannot hold tags \(.+\)$"):
             call()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_opus_that_libsndfile_calls_malformed_is_decoded_by_ffmpeg(tmp_path):
+    import soundfile as sf
+
+    path = MAKERS["ffmpeg-negative-start.opus"](tmp_path / "a.opus")
+    with pytest.raises(sf.LibsndfileError, match="malformed"):
+        sf.read(str(path))  # the failure the issue saw
+    y = audio.load(path, sample_rate=16000)
+    assert abs(len(y) / 16000 - 3.0) < 0.1 and np.abs(y).max() > 0.01
 
 
 def test_decoding_falls_back_to_ffmpeg_when_libsndfile_fails_mid_decode(tmp_path):
