@@ -58,11 +58,12 @@ def main() -> None:
         f"{args.files} hard links to {len(sources)} four-minute tracks in {library}, "
         f"{os.cpu_count()} cores, -j {args.jobs}, model {args.model or '(default)'}"
     )
+    html = str(work / "review.html")
     try:
         runs = [
             ("first run (fills the cache)", base),
             ("--min-confidence 0.5 (cache)", base + ["--min-confidence", "0.5"]),
-            ("--top-k 2 --report html (cache)", base + ["--top-k", "2", "--report", str(work / "r.html")]),
+            ("--top-k 2 --report html (cache)", base + ["--top-k", "2", "--report", html]),
         ]
         if not args.skip_force:
             runs.append(("--force (bypasses the cache)", base + ["--force"]))

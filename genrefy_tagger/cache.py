@@ -1,4 +1,4 @@
-"""The analysis cache: what a model heard in a file, kept in SQLite so re-runs need not listen again.
+"""The analysis cache: what a model heard in a file, kept in SQLite so re-runs need not listen.
 
 One row per (file path, model id, window policy) holds the file's size and mtime
 when it was analysed, the window probabilities and the track's duration (or the
@@ -96,9 +96,7 @@ class AnalysisCache:
             self._db = self._connect()
 
     def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         try:
             db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives the process being killed (not a power cut).

@@ -26,11 +26,14 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .journal import Journal
 from .report import Row
 from .tags import TagError, TagState, format_provenance, read_tags, write_genres
+
+if TYPE_CHECKING:
+    from .cache import AnalysisCache
 
 FINGERPRINT_BYTES = 64 * 1024
 PLAN_FORMAT = "genrefy-plan"
@@ -163,7 +166,7 @@ def read_plan(path: str | os.PathLike, root: str | os.PathLike | None = None) ->
     if problems:
         shown = "\n  ".join(problems[:20])
         more = f"\n  … and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise PlanError(f"{path}: {len(problems)} problem(s), nothing written:\n  {shown}{more}")
+        raise PlanError(f"{path}: {len(problems)} problem(s):\n  {shown}{more}")
     model = meta.get("model") or next((str(r["model"]) for r in raw_rows if r.get("model")), "")
     return Plan(path, base, str(model), tuple(rows))
 
@@ -279,12 +282,14 @@ def apply_plan(
     *,
     dry_run: bool = False,
     keep_mtime: bool = False,
+    cache: AnalysisCache | None = None,
 ) -> Iterator[Row]:
     """Write the plan's ``tag`` rows, in order, one verified atomic write each.
 
     Yields one :class:`Row` per written-or-considered file: ``tag`` (written, or
     would be in a dry run), ``unchanged`` (already holds these genres), ``skipped``
-    (changed since the plan) or ``failed``.
+    (changed since the plan) or ``failed``. ``cache``: re-keyed after each write, since
+    only tags changed (the write verified the audio), so stored analyses stay valid.
     """
     for row in plan.to_write:
         problem = changed_since(row.path, row)
@@ -308,12 +313,13 @@ def apply_plan(
         if journal is not None:
             journal.record(row.path, state, new, model=plan.model or "plan")
         try:
-            write_genres(
-                row.path, new.genres, provenance=new.provenance, keep_mtime=keep_mtime
-            )
-        except TagError as exc:
+            before = os.stat(row.path)
+            write_genres(row.path, new.genres, provenance=new.provenance, keep_mtime=keep_mtime)
+        except (OSError, TagError) as exc:
             yield Row(row.path, "failed", str(exc), **details)
             continue
+        if cache is not None:
+            cache.renew(row.path, before)
         yield Row(row.path, "tag", reason, **details)
 
 

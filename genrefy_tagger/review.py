@@ -20,7 +20,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-ACTION_LABELS = {"tag": "would tag", "unsure": "unsure", "unchanged": "unchanged", "failed": "failed"}
+ACTION_LABELS = {
+    "tag": "would tag",
+    "unsure": "unsure",
+    "unchanged": "unchanged",
+    "failed": "failed",
+}
 
 
 def write_page(path: str | os.PathLike, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path:
@@ -64,7 +69,8 @@ def _view(path: str, root: str | None, page_dir: Path) -> dict[str, str]:
 
 
 def _subtitle(n: int, meta: dict[str, Any]) -> str:
-    bits = [f"{n} file{'s' if n != 1 else ''} in <code>{html.escape(str(meta.get('root', '')))}</code>"]
+    root = html.escape(str(meta.get("root", "")))
+    bits = [f"{n} file{'s' if n != 1 else ''} in <code>{root}</code>"]
     if meta.get("model"):
         bits.append(f"model <b>{html.escape(str(meta['model']))}</b>")
     if meta.get("min_confidence") is not None:

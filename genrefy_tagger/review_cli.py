@@ -40,6 +40,7 @@ def apply(
     plan_path: Path, folder: Path | None, journal_path: Path | None, dry_run: bool, keep_mtime: bool
 ) -> int:
     """``--apply``: check the whole plan, then write its ``tag`` rows; returns the exit status."""
+    from .cache import open_cache
     from .journal import Journal, default_journal_path
     from .plan import PlanError, apply_plan, read_plan
     from .report import format_row
@@ -47,18 +48,23 @@ def apply(
     try:
         plan = read_plan(plan_path, folder)
     except PlanError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {exc}\nnothing written: correct the plan and apply it again", err=True)
         return EXIT_USAGE
     start = time.perf_counter()
     counts: Counter[str] = Counter()
     journal = None if dry_run else Journal(journal_path or default_journal_path())
+    # Not for lookups (nothing is analysed): writes re-key the analyses they keep valid.
+    cache = None if dry_run else open_cache(None)
     try:
-        for row in apply_plan(plan, journal, dry_run=dry_run, keep_mtime=keep_mtime):
+        rows = apply_plan(plan, journal, dry_run=dry_run, keep_mtime=keep_mtime, cache=cache)
+        for row in rows:
             counts[row.action] += 1
             click.echo(format_row(row, dry_run=dry_run, base=plan.root))
     finally:
         if journal is not None:
             journal.close()
+        if cache is not None:
+            cache.close()
     left = len(plan.rows) - len(plan.to_write)
     verb = "would tag" if dry_run else "tagged"
     click.echo(

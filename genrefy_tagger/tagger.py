@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .config import display_name
 from .cache import CachedPool, open_cache
+from .config import display_name
 from .engine import Analysis
 from .journal import Journal
 from .plan import file_identity
