@@ -301,7 +301,9 @@ def apply_plan(
         except TagError as exc:
             yield Row(row.path, "failed", str(exc), proposed=row.proposed)
             continue
-        details = {"current": state.genres, "proposed": row.proposed, "confidence": row.confidence}
+        # The model's confidence belongs to its own proposal, not to a person's edit.
+        confidence = None if row.edited else row.confidence
+        details = {"current": state.genres, "proposed": row.proposed, "confidence": confidence}
         reason = "edited in review" if row.edited else ""
         if state.genres == row.proposed:
             yield Row(row.path, "unchanged", "already has this genre", **details)

@@ -101,7 +101,7 @@ def genre_chart(rows: list[dict[str, Any]], *, width: int = 560) -> str:
     genres = sorted(set(tagged) | set(unsure), key=lambda g: (-(tagged[g] + unsure[g]), g))
     if not genres:
         return '<p class="legend">No genre proposed.</p>'
-    bar_h, gap, label_w, count_w = 18, 6, 96, 44
+    bar_h, gap, label_w, count_w = 15, 5, 96, 44
     height = len(genres) * (bar_h + gap)
     most = max(tagged[g] + unsure[g] for g in genres)
     scale = (width - label_w - count_w) / most
@@ -115,12 +115,12 @@ def genre_chart(rows: list[dict[str, Any]], *, width: int = 560) -> str:
         name = html.escape(g)
         out.append(
             f'<g class="bar-row" data-genre="{name}">'
-            f'<text x="{label_w - 8}" y="{y + 13}" text-anchor="end">{name}</text>'
+            f'<text x="{label_w - 8}" y="{y + 12}" text-anchor="end">{name}</text>'
             f'<rect class="b-tag" x="{label_w}" y="{y}" width="{w_tag:.1f}" height="{bar_h}" '
             f'rx="3"><title>{name}: {tagged[g]} would tag</title></rect>'
             f'<rect class="b-unsure" x="{label_w + w_tag:.1f}" y="{y}" width="{w_unsure:.1f}" '
             f'height="{bar_h}" rx="3"><title>{name}: {unsure[g]} unsure</title></rect>'
-            f'<text class="n" x="{label_w + w_tag + w_unsure + 6:.1f}" y="{y + 13}">'
+            f'<text class="n" x="{label_w + w_tag + w_unsure + 6:.1f}" y="{y + 12}">'
             f"{tagged[g] + unsure[g]}</text></g>"
         )
     out.append("</svg>")
