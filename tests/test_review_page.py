@@ -16,10 +16,12 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from audiofiles import make_audio
 from reviewlib import digest, make_library, tag
 
 from genrefy_tagger.tags import read_tags
 
+ODD = 'A&B <i>x<b> \'s "best" #1 100%'
 ARGS = (
     "--headless=new",
     "--no-sandbox",  # CI runs as root
@@ -72,6 +74,8 @@ def page(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("GENREFY_STATE_DIR", str(base / "state"))
         library = make_library(base / "Music")
+        # Characters that must be escaped in HTML and percent-encoded in the audio link.
+        make_audio(library / "Artist 1" / f"{ODD}.flac", seconds=6.5, seed=7)
         html = base / "reports" / "review.html"
         result = tag("--dry-run", "--min-confidence", "0", "--report", str(html), str(library))
         assert result.exit_code == 1, result.output  # the broken file
@@ -91,18 +95,18 @@ def test_page_shows_every_row_summary_and_chart(browser, page):
     browser.get(html.as_uri())
     data = embedded(browser)
     rows = data["rows"]
-    assert len(visible_rows(browser)) == len(rows) == 7
+    assert len(visible_rows(browser)) == len(rows) == 8
     cards = {
         c.get_attribute("data-action"): int(c.find_element("tag name", "b").text)
         for c in browser.find_elements("css selector", ".card")
     }
-    assert cards == {"tag": 4, "unsure": 1, "unchanged": 1, "failed": 1}
+    assert cards == {"tag": 5, "unsure": 1, "unchanged": 1, "failed": 1}
     proposed = {r["proposed"][0] for r in rows if r["proposed"] and r["action"] != "unchanged"}
     bars = browser.find_elements("css selector", "svg .bar-row")
     assert {b.get_attribute("data-genre") for b in bars} == proposed
     names = [e.text for e in browser.find_elements("css selector", "#rows .name")]
-    assert "00 song.mp3" in names and "broken.mp3" in names
-    assert browser.find_element("id", "count").text == "showing 7 of 7"
+    assert "00 song.mp3" in names and "broken.mp3" in names and f"{ODD}.flac" in names
+    assert browser.find_element("id", "count").text == "showing 8 of 8"
     errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not errors, errors
 
@@ -111,7 +115,7 @@ def test_audio_links_are_relative_lazy_and_play(browser, page):
     library, html = page
     browser.get(html.as_uri())
     audios = browser.find_elements("css selector", "#rows audio")
-    assert len(audios) == 7
+    assert len(audios) == 8
     for audio in audios:
         assert audio.get_attribute("preload") == "none"
         src = audio.get_attribute("src")  # resolved by the browser against the page
@@ -119,7 +123,7 @@ def test_audio_links_are_relative_lazy_and_play(browser, page):
             "return arguments[0].getAttribute('src')", audio))  # fmt: skip
         path = Path(urllib.parse.unquote(urllib.parse.urlparse(src).path))
         assert path.is_file() and library in path.parents
-    row = next(r for r in visible_rows(browser) if r.get_attribute("data-path").endswith(".flac"))
+    row = next(r for r in visible_rows(browser) if r.get_attribute("data-path").endswith("%.flac"))
     row.find_element("css selector", ".play").click()
     audio = row.find_element("tag name", "audio")
     deadline = time.time() + 10
@@ -179,7 +183,7 @@ def test_edits_download_a_plan_that_applies_and_undoes(browser, page):
     field.send_keys("Jazz; Blues")
     Select(rows[flac].find_element("css selector", ".choice")).select_by_value("skip")
     rows[silent].find_element("css selector", ".genre-input").send_keys("Ambient")
-    assert browser.find_element("id", "changes").text == "4 to write, 2 edited"
+    assert browser.find_element("id", "changes").text == "5 to write, 2 edited"
     browser.find_element("id", "download").click()
     target = browser.downloads / "genrefy-plan.json"
     deadline = time.time() + 10
@@ -201,7 +205,7 @@ def test_edits_download_a_plan_that_applies_and_undoes(browser, page):
     before = digest(library)
     applied = tag("--apply", str(target))
     assert applied.exit_code == 0, applied.output
-    assert "7 rows: 4 tagged, 0 unchanged, 0 skipped (changed since the plan), 3 left alone" in (
+    assert "8 rows: 5 tagged, 0 unchanged, 0 skipped (changed since the plan), 3 left alone" in (
         applied.output
     )
     assert read_tags(mp3).genres == ("Jazz", "Blues") and read_tags(mp3).provenance is None
@@ -213,5 +217,5 @@ def test_edits_download_a_plan_that_applies_and_undoes(browser, page):
     assert after["Artist 1/01 song.flac"] == before["Artist 1/01 song.flac"]
     journal = next(line.split()[1] for line in applied.output.splitlines() if "journal:" in line)
     undone = tag("--undo", journal)
-    assert undone.exit_code == 0 and undone.output.count("restored") == 4
+    assert undone.exit_code == 0 and undone.output.count("restored") == 5
     assert all(read_tags(p).genres == () for p in (mp3, silent, accepted))
