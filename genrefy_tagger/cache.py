@@ -38,7 +38,8 @@ from .windows import WindowPolicy
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
-#: ~1 KB a row: 200,000 analysed files take about 200 MB.
+#: Measured 0.58 KB a row with the default model (one group of probabilities), ~1.3 KB with
+#: the hybrid (10 windows): 200,000 analysed files take about 120-260 MB.
 DEFAULT_MAX_ROWS = 200_000
 
 _SCHEMA = """

@@ -37,7 +37,11 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
     help="Write the K best genres as a multi-value tag.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace genres that are already set.")
-@click.option("--force", is_flag=True, help="Re-analyse files this model already tagged.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Re-analyse files this model already tagged, bypassing the analysis cache.",
+)
 @click.option(
     "-j",
     "--jobs",
