@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from beets import ui
@@ -229,19 +228,18 @@ class GenrefyPlugin(BeetsPlugin):
     def _write_report(self, path: str, items: list[Item], run: Run) -> None:
         """``--report``: the rows collected by :meth:`tag_items`, as genrefy-tag writes them."""
         from genrefy_tagger.report import ReportWriter
+        from genrefy_tagger.review_cli import common_folder, run_meta
 
-        folders = [os.path.dirname(os.fsdecode(i.path)) for i in items if i.path]
-        pool = self._get_pool(run)
-        meta = {
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "root": os.path.commonpath(folders) if folders else os.getcwd(),
-            "model": pool.bundle.tag,
-            "min_confidence": self._threshold(run),
-            "top_k": run.count,
-            "overwrite": run.force,
-            "dry_run": run.pretend,
-            "genres": [self._name(g, run) for g in pool.bundle.genres],
-        }
+        root = common_folder(os.fsdecode(i.path) for i in items if i.path)
+        meta = run_meta(
+            root,
+            self._get_pool(run).bundle,
+            self._threshold(run),
+            top_k=run.count,
+            overwrite=run.force,
+            dry_run=run.pretend,
+            name=lambda label: self._name(label, run),
+        )
         with ReportWriter(path, meta) as writer:
             for row in self._rows or []:
                 writer.write(row)

@@ -7,32 +7,64 @@ import time
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from .model import Bundle
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 
 
 def report_meta(paths: tuple[Path, ...], base: Path | None, options: Any) -> dict[str, Any]:
     """The run, as a report records it: the folder given, the model and its settings."""
-    from .config import display_name
     from .model import load_bundle
 
     bundle = load_bundle(options.model)
     if base is None:
-        folders = [os.path.abspath(p if p.is_dir() else p.parent) for p in paths]
-        base = Path(os.path.commonpath(folders))
+        base = common_folder(paths)
     threshold = options.min_confidence
+    return run_meta(
+        base,
+        bundle,
+        bundle.min_confidence if threshold is None else threshold,
+        top_k=options.top_k,
+        overwrite=options.overwrite,
+        dry_run=options.dry_run,
+    )
+
+
+def common_folder(paths: Iterable[str | os.PathLike]) -> Path:
+    """The deepest folder holding every one of ``paths`` (files or folders)."""
+    folders = [os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p)) for p in paths]
+    return Path(os.path.commonpath(folders)) if folders else Path.cwd()
+
+
+def run_meta(
+    root: Path,
+    bundle: Bundle,
+    min_confidence: float,
+    *,
+    top_k: int,
+    overwrite: bool,
+    dry_run: bool,
+    name: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """What a report records about its run (``genrefy-tag`` and ``beet genrefy`` alike)."""
+    from .config import display_name
+
     return {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "root": str(base),
+        "root": str(root),
         "model": bundle.tag,
-        "min_confidence": bundle.min_confidence if threshold is None else threshold,
-        "top_k": options.top_k,
-        "overwrite": options.overwrite,
-        "dry_run": options.dry_run,
-        "genres": [display_name(g) for g in bundle.genres],
+        "min_confidence": min_confidence,
+        "top_k": top_k,
+        "overwrite": overwrite,
+        "dry_run": dry_run,
+        "genres": [(name or display_name)(g) for g in bundle.genres],
     }
 
 
