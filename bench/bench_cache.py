@@ -66,10 +66,10 @@ def main() -> None:
             ("--top-k 2 --report html (cache)", base + ["--top-k", "2", "--report", html]),
         ]
         if not args.skip_force:
-            runs.append(("--force (bypasses the cache)", base + ["--force"]))
+            runs.append(("--force (bypasses the cache)", [*base, "--force"]))
         first = None
         for label, cli_args in runs:
-            secs, peak, out = run_cli([*cli_args, str(library)])
+            secs, peak, out = run_cli([*cli_args, str(library)], force=False)
             summary = out.strip().splitlines()[0] if out.strip() else "(no output)"
             first = first or secs
             print(
