@@ -81,6 +81,7 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 @click.option(
     "--apply",
     "apply_path",
+    metavar="PLAN",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Write what the plan PLAN (a .json or .csv report) says, without analysing, and "
     "exit. A PATH given is the plan's folder (default: the one recorded in the plan).",
