@@ -281,6 +281,15 @@ class CachedPool:
         future.add_done_callback(lambda f: self._store(f, st))
         return future
 
+    def result(self, future: Future[Analysis], path: str | os.PathLike) -> Analysis:
+        """The analysis ``future`` (from :meth:`submit`) stands for.
+
+        Where the analysis pool can recover a file from a dead worker (its own ``result``),
+        that is used; a cache hit is simply its result.
+        """
+        recover = getattr(self._pool, "result", None)
+        return recover(future, path) if recover is not None else future.result()
+
     def renew(self, path: str | os.PathLike, before: os.stat_result) -> None:
         if self.cache is not None:
             self.cache.renew(path, before)
