@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from beets.importer import ImportSession, ImportTask
     from beets.library import LibModel, Library
 
-    from genrefy_tagger.engine import Analysis, AnalysisPool
+    from genrefy_tagger.cache import CachedPool
+    from genrefy_tagger.engine import Analysis
     from genrefy_tagger.vote import Decision
 
 #: beets 2.7+ keeps a list in ``genres`` (``genre`` is deprecated); older beets one string.
@@ -119,10 +120,12 @@ class GenrefyPlugin(BeetsPlugin):
                 "names": {},
                 "model": None,
                 "jobs": 0,
+                "cache": True,
             }
         )
         # One pool (one model load per worker) serves the whole command or import.
-        self._pool: AnalysisPool | None = None
+        self._pool: CachedPool | None = None
+        self._rows: list | None = None  # report rows of the running command (--report)
         self._pool_key: tuple[Any, ...] | None = None
         # Items changed during an as-is import, written once their files are in place.
         self._unwritten: set[int] = set()
@@ -167,6 +170,7 @@ class GenrefyPlugin(BeetsPlugin):
         add("-A", "--items", dest="album", action="store_false", help="one per track (default)")
         add("--min-confidence", type="float", metavar="X", help="threshold (default: the model's)")
         add("--undo", action="store_true", help="restore the genres from before genrefy")
+        add("--report", metavar="FILE", help="also write FILE: .json, .csv or .html (review page)")
         cmd.func = self.command
         return [cmd]
 
@@ -181,6 +185,12 @@ class GenrefyPlugin(BeetsPlugin):
             write=ui.should_write() and not opts.pretend,
         )
         counts: Counter[str] = Counter()
+        report = opts.report
+        if report and (run.album or opts.undo):
+            raise ui.UserError("genrefy: --report works per track, not with -a or --undo")
+        if report and not report.lower().endswith((".json", ".csv", ".html")):
+            raise ui.UserError("genrefy: --report must end in .json, .csv or .html")
+        self._rows = [] if report else None
         try:
             objs = list(lib.albums(args) if run.album else lib.items(args))
             if not objs:
@@ -193,12 +203,15 @@ class GenrefyPlugin(BeetsPlugin):
                     self.tag_album(album, run, counts)
             else:
                 self.tag_items(objs, run, counts)  # one stream: all workers stay busy
+            if report and objs:
+                self._write_report(report, objs, run)
         except BundleError as exc:
             raise ui.UserError(f"genrefy: {exc}") from exc
         except BrokenProcessPool as exc:
             raise ui.UserError(f"genrefy: a worker process died ({exc}); try fewer jobs") from exc
         finally:
             self.close()
+            self._rows = None
         summary = ", ".join(f"{n} {what}" for what, n in sorted(counts.items()))
         prefix = "pretend, nothing changed" if run.pretend else "done"
         self._report(run, f"{prefix}: {summary or 'nothing to do'}")
@@ -212,19 +225,57 @@ class GenrefyPlugin(BeetsPlugin):
 
     # ----------------------------------------------------------------- analysis
 
+    def _write_report(self, path: str, items: list[Item], run: Run) -> None:
+        """``--report``: the rows collected by :meth:`tag_items`, as genrefy-tag writes them."""
+        from genrefy_tagger.report import ReportWriter
+        from genrefy_tagger.review_cli import common_folder, run_meta
+
+        root = common_folder(os.fsdecode(i.path) for i in items if i.path)
+        meta = run_meta(
+            root,
+            self._get_pool(run).bundle,
+            self._threshold(run),
+            top_k=run.count,
+            overwrite=run.force,
+            dry_run=run.pretend,
+            name=lambda label: self._name(label, run),
+        )
+        with ReportWriter(path, meta) as writer:
+            for row in self._rows or []:
+                writer.write(row)
+        ui.print_(f"report: {path}")
+
+    def _add_row(self, item: Item, action: str, reason: str = "", **details: Any) -> None:
+        if self._rows is None:
+            return
+        from genrefy_tagger.plan import file_identity
+        from genrefy_tagger.report import Row
+
+        path = os.fsdecode(item.path)
+        current = tuple(current_genres(item))
+        self._rows.append(
+            Row(path, action, reason, current, identity=file_identity(path), **details)
+        )
+
     def close(self) -> None:
         """Shut the worker processes down (end of a command or of an import)."""
         if self._pool is not None:
             self._pool.close()
+            if self._pool.cache is not None:
+                self._pool.cache.close()
         self._pool, self._pool_key = None, None
 
-    def _get_pool(self, run: Run) -> AnalysisPool:
-        from genrefy_tagger.engine import AnalysisPool
+    def _get_pool(self, run: Run) -> CachedPool:
+        from genrefy_tagger.cache import CachedPool, open_cache
 
         key = (run.model, run.min_confidence, run.jobs)
         if self._pool is None or self._pool_key != key:
             self.close()
-            self._pool = AnalysisPool(run.model, min_confidence=run.min_confidence, jobs=run.jobs)
+            # The cache genrefy-tag fills: an item it analysed is not listened to again.
+            cache = open_cache(None) if self.config["cache"].get(bool) else None
+            self._pool = CachedPool(
+                run.model, cache=cache, min_confidence=run.min_confidence, jobs=run.jobs
+            )
             self._pool_key = key
         return self._pool
 
@@ -236,7 +287,7 @@ class GenrefyPlugin(BeetsPlugin):
     def _analyse(self, items: Iterable[Item], run: Run) -> Iterator[tuple[Item, Analysis]]:
         """(item, analysis) in input order; at most 2 × jobs files in flight."""
         pending: deque[tuple[Item, Future[Analysis]]] = deque()
-        pool: AnalysisPool | None = None
+        pool: CachedPool | None = None
         for item in items:
             pool = pool or self._get_pool(run)  # no model load when nothing needs one
             pending.append((item, pool.submit(os.fsdecode(item.path))))
@@ -254,6 +305,7 @@ class GenrefyPlugin(BeetsPlugin):
         if current_genres(item) and not run.force:
             self._log.debug("{}: keeps {}", _item_label(item), _show(current_genres(item)))
             counts["kept their genres (-f replaces)"] += 1
+            self._add_row(item, "unchanged", "has a genre (use -f)")
             return False
         return True
 
@@ -263,6 +315,17 @@ class GenrefyPlugin(BeetsPlugin):
         d = analysis.decision
         top = ", ".join(f"{self._name(g, run)} {s:.2f}" for g, s in d.ranked[:2])
         return f"confidence {d.confidence:.2f} < {self._threshold(run):.2f}; {top}"
+
+    def _row_details(self, analysis: Analysis, run: Run) -> dict[str, Any]:
+        d = analysis.decision
+        if d is None:
+            return {}
+        return {
+            "proposed": tuple(self._name(g, run) for g in d.top(run.count)),
+            "confidence": d.confidence,
+            "agreement": d.agreement,
+            "runners_up": tuple((self._name(g, run), s) for g, s in d.ranked[1:3]),
+        }
 
     # ------------------------------------------------------------------ tagging
 
@@ -284,13 +347,17 @@ class GenrefyPlugin(BeetsPlugin):
                 path = displayable_path(item.path)
                 self._log.warning("{}: cannot analyse {}: {}", label, path, analysis.error)
                 counts["failed"] += 1
+                self._add_row(item, "failed", analysis.error)
             elif analysis.unsure:
                 self._report(run, f"{label}: unsure ({self._unsure_reason(analysis, run)})")
                 counts["unsure"] += 1
+                reason = analysis.note or "below min_confidence"
+                self._add_row(item, "unsure", reason, **self._row_details(analysis, run))
             else:
                 d = analysis.decision
                 assert d is not None
                 names = [self._name(g, run) for g in d.top(run.count)]
+                self._add_row(item, "tag", **self._row_details(analysis, run))
                 old = _show(current_genres(item))
                 self._report(
                     run,

@@ -21,7 +21,8 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write one row per file to FILE (.json or .csv).",
+    help="Also write one row per file to FILE: .json or .csv (a plan for --apply), or .html "
+    "(a review page to listen, correct and download the plan).",
 )
 @click.option(
     "--min-confidence",
@@ -36,7 +37,11 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
     help="Write the K best genres as a multi-value tag.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace genres that are already set.")
-@click.option("--force", is_flag=True, help="Re-analyse files this model already tagged.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Re-analyse files this model already tagged, bypassing the analysis cache.",
+)
 @click.option(
     "-j",
     "--jobs",
@@ -73,6 +78,15 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Restore the genres recorded in JOURNAL and exit.",
 )
+@click.option(
+    "--apply",
+    "apply_path",
+    metavar="PLAN",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Write what the plan PLAN (a .json or .csv report) says, without analysing, and "
+    "exit. A PATH given is the plan's folder (default: the one recorded in the plan).",
+)
+@click.option("--clear-cache", is_flag=True, help="Forget every stored analysis first.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Print every file, including unchanged.")
 @click.version_option(package_name="genrefy")
@@ -92,6 +106,8 @@ def main(
     no_recursive: bool,
     journal_path: Path | None,
     undo_path: Path | None,
+    apply_path: Path | None,
+    clear_cache: bool,
     quiet: bool,
     verbose: bool,
 ) -> None:
@@ -102,15 +118,30 @@ def main(
       genrefy-tag --dry-run ~/Music            see what would change
       genrefy-tag ~/Music                      fill in missing genres
       genrefy-tag --overwrite --top-k 2 album/ replace genres, keep two
+      genrefy-tag --dry-run --report review.html ~/Music   review in a browser
+      genrefy-tag --apply genrefy-plan.json    write the reviewed plan
       genrefy-tag --undo ~/.local/state/genrefy/journal/20261125-171500.jsonl
     """
     if undo_path is not None:
         sys.exit(_undo(undo_path, dry_run=dry_run))
+    if apply_path is not None:
+        if len(paths) > 1:
+            raise click.UsageError("--apply takes at most one PATH: the plan's folder")
+        from .review_cli import apply
+
+        sys.exit(apply(apply_path, paths[0] if paths else None, journal_path, dry_run, keep_mtime))
+    if clear_cache:
+        from .review_cli import clear_cache as clear
+
+        clear()
+        if not paths:
+            sys.exit(EXIT_OK)
     if not paths:
         raise click.UsageError("give at least one file or folder (or --undo JOURNAL)")
-    if report is not None and report.suffix.lower() not in (".json", ".csv"):
-        raise click.BadParameter("must end in .json or .csv", param_hint="--report")
+    if report is not None and report.suffix.lower() not in (".json", ".csv", ".html"):
+        raise click.BadParameter("must end in .json, .csv or .html", param_hint="--report")
 
+    from .cache import default_cache_path
     from .model import BundleError
     from .tagger import Options
     from .windows import WindowPolicy
@@ -128,6 +159,8 @@ def main(
         policy=WindowPolicy(max_windows=None)
         if all_windows
         else (WindowPolicy(max_windows=max_windows) if max_windows else None),
+        cache_path=default_cache_path(),
+        identify=report is not None,
     )
     try:
         sys.exit(_tag(paths, options, report, journal_path, quiet=quiet, verbose=verbose))
@@ -146,7 +179,11 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
     base = paths[0].resolve() if len(paths) == 1 and paths[0].is_dir() else None
     summary = Summary()
     journal = None if options.dry_run else Journal(journal_path or default_journal_path())
-    writer = ReportWriter(report_path) if report_path else None
+    writer = None
+    if report_path:
+        from .review_cli import report_meta
+
+        writer = ReportWriter(report_path, report_meta(paths, base, options))
     start = time.perf_counter()
     bar = tqdm(desc="analysing", unit="file", disable=quiet or None, leave=False, file=sys.stderr)
     try:

@@ -40,6 +40,8 @@ class Analysis:
     duration: float = 0.0
     n_silent: int = 0
     seconds: float = 0.0
+    # The window probabilities the decision was voted from (kept by the analysis cache).
+    probabilities: np.ndarray | None = None
 
     @property
     def unsure(self) -> bool:
@@ -106,6 +108,7 @@ class Analyzer:
             duration=duration,
             n_silent=n_silent,
             seconds=time.perf_counter() - start,
+            probabilities=np.asarray(probs),
         )
 
     def _probabilities(self, path: Path) -> tuple[np.ndarray, float, int]:

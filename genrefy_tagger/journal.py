@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .state import state_dir
 from .tags import TagError, TagState, read_tags, write_genres
 
 log = logging.getLogger(__name__)
@@ -93,14 +94,7 @@ def default_journal_path(now: datetime | None = None) -> Path:
     else ``~/.local/state/genrefy``.
     """
     now = now or datetime.now()
-    explicit = os.environ.get("GENREFY_STATE_DIR")
-    xdg = os.environ.get("XDG_STATE_HOME")
-    if explicit:
-        base = Path(explicit).expanduser()
-    elif xdg and os.path.isabs(xdg):  # the XDG spec says to ignore relative paths
-        base = Path(xdg) / "genrefy"
-    else:
-        base = Path.home() / ".local" / "state" / "genrefy"
+    base = state_dir()
     return base / "journal" / f"{now:%Y%m%d-%H%M%S}.jsonl"
 
 

@@ -22,7 +22,13 @@ CSV_FIELDS = (
     "agreement",
     "runners_up",
     "reason",
+    "size",
+    "mtime",
+    "fingerprint",
+    "model",
 )
+#: Report kinds, by file extension.
+REPORT_KINDS = (".json", ".csv", ".html")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class Row:
     confidence: float | None = None
     agreement: float | None = None
     runners_up: tuple[tuple[str, float], ...] = ()
+    # What the decision was made on (see plan.file_identity); {} when not recorded.
+    identity: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
     def category(self) -> str:
@@ -49,7 +57,7 @@ class Row:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "path": str(self.path),
+            "path": os.path.abspath(self.path),
             "action": self.action,
             "current": list(self.current),
             "proposed": list(self.proposed),
@@ -57,6 +65,9 @@ class Row:
             "agreement": None if self.agreement is None else round(self.agreement, 3),
             "runners_up": [[g, round(s, 4)] for g, s in self.runners_up],
             "reason": self.reason,
+            "size": self.identity.get("size"),
+            "mtime": self.identity.get("mtime"),
+            "fingerprint": self.identity.get("fingerprint"),
         }
 
 
@@ -106,29 +117,44 @@ class Summary:
 
 
 class ReportWriter:
-    """Streams rows into a ``.json`` or ``.csv`` report; the format follows the extension."""
+    """Streams rows into a ``.json``, ``.csv`` or ``.html`` report; the format follows the
+    extension.
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    ``meta`` describes the run (``root``: the folder given, ``model``, ``min_confidence``,
+    ``top_k``). JSON is one object, ``{"format": "genrefy-plan", …meta, "rows": [...]}``,
+    which ``--apply`` reads back (see :mod:`genrefy_tagger.plan`); CSV repeats the model
+    on every row; HTML is the review page (:mod:`genrefy_tagger.review`), built at close.
+    """
+
+    def __init__(self, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> None:
         self.path = Path(path)
+        self.meta = dict(meta or {})
         suffix = self.path.suffix.lower()
-        if suffix not in (".json", ".csv"):
-            raise ValueError(f"report must end in .json or .csv, not {self.path.name!r}")
+        if suffix not in REPORT_KINDS:
+            raise ValueError(f"report must end in .json, .csv or .html, not {self.path.name!r}")
         self.kind = suffix[1:]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        self._rows: list[dict[str, Any]] = []
         self._count = 0
+        if self.kind == "html":
+            return  # the page is rendered whole at close
+        self._fh: IO[str] = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
         if self.kind == "csv":
             self._csv = csv.DictWriter(self._fh, fieldnames=CSV_FIELDS)
             self._csv.writeheader()
         else:
-            self._fh.write("[\n")
+            head = {"format": "genrefy-plan", "version": 1, **self.meta}
+            self._fh.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "rows": [\n')
 
     def write(self, row: Row) -> None:
         data = row.as_dict()
-        if self.kind == "csv":
+        if self.kind == "html":
+            self._rows.append(data)
+        elif self.kind == "csv":
             data["current"] = "; ".join(data["current"])
             data["proposed"] = "; ".join(data["proposed"])
             data["runners_up"] = "; ".join(f"{g} {s:.2f}" for g, s in data["runners_up"])
+            data["model"] = self.meta.get("model", "")
             self._csv.writerow(data)
         else:
             sep = ",\n" if self._count else ""
@@ -136,8 +162,13 @@ class ReportWriter:
         self._count += 1
 
     def close(self) -> None:
+        if self.kind == "html":
+            from .review import write_page
+
+            write_page(self.path, self._rows, self.meta)
+            return
         if self.kind == "json":
-            self._fh.write("\n]\n")
+            self._fh.write("\n ]\n}\n")
         self._fh.close()
 
     def __enter__(self) -> ReportWriter:

@@ -6,15 +6,19 @@ process, one file at a time, atomically, and is journalled before the next.
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .cache import CachedPool, open_cache
 from .config import display_name
-from .engine import Analysis, AnalysisPool
+from .engine import Analysis
 from .journal import Journal
+from .plan import file_identity
 from .report import Row
 from .tags import (
     SUPPORTED_EXTENSIONS,
@@ -41,6 +45,8 @@ class Options:
     jobs: int | None = None
     model: str | Path | None = None  # a shipped model name or a bundle folder
     policy: WindowPolicy | None = None  # None: the model's own window budget
+    cache_path: Path | None = None  # the analysis cache (cache.py); None: no cache
+    identify: bool = False  # record each file's size, mtime and fingerprint (for plans)
 
 
 @dataclass(frozen=True)
@@ -48,16 +54,13 @@ class _Pending:
     path: Path
     state: TagState
     future: Future[Analysis]
+    identity: dict = field(default_factory=dict)
+    stat: os.stat_result | None = None  # when it was submitted, to re-key the cache after a write
 
 
 def run(paths: Iterable[str | Path], options: Options, journal: Journal | None) -> Iterator[Row]:
     """Process every audio file under ``paths``; yield one :class:`Row` per file, in order."""
-    with AnalysisPool(
-        options.model,
-        policy=options.policy,
-        min_confidence=options.min_confidence,
-        jobs=options.jobs,
-    ) as pool:
+    with _analysis_pool(options) as pool:
         model_tag = pool.bundle.tag
         queue: deque[Row | _Pending] = deque()
         in_flight = 0
@@ -65,10 +68,14 @@ def run(paths: Iterable[str | Path], options: Options, journal: Journal | None) 
             if found.problem:
                 queue.append(Row(found.path, "failed", found.problem))
             else:
+                identity = file_identity(found.path) if options.identify else {}
                 entry = _prepare(found.path, options, model_tag)
                 if isinstance(entry, TagState):
-                    entry = _Pending(found.path, entry, pool.submit(found.path))
+                    before = _stat(found.path)
+                    entry = _Pending(found.path, entry, pool.submit(found.path), identity, before)
                     in_flight += 1
+                else:
+                    entry = replace(entry, identity=identity)
                 queue.append(entry)
             # Hand back everything already settled, and wait once too much is in flight.
             while queue and (
@@ -77,13 +84,48 @@ def run(paths: Iterable[str | Path], options: Options, journal: Journal | None) 
                 head = queue.popleft()
                 if isinstance(head, _Pending):
                     in_flight -= 1
-                    head = _finish(head, head.future.result(), options, model_tag, journal)
+                    head = _settle(head, pool, options, model_tag, journal)
                 yield head
         while queue:
             head = queue.popleft()
             if isinstance(head, _Pending):
-                head = _finish(head, head.future.result(), options, model_tag, journal)
+                head = _settle(head, pool, options, model_tag, journal)
             yield head
+
+
+@contextmanager
+def _analysis_pool(options: Options) -> Iterator[CachedPool]:
+    cache = open_cache(options.cache_path) if options.cache_path else None
+    try:
+        with CachedPool(
+            options.model,
+            cache=cache,
+            policy=options.policy,
+            min_confidence=options.min_confidence,
+            jobs=options.jobs,
+            refresh=options.force,
+        ) as pool:
+            yield pool
+    finally:
+        if cache is not None:
+            cache.close()
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _settle(
+    pending: _Pending, pool: CachedPool, options: Options, model_tag: str, journal: Journal | None
+) -> Row:
+    row = _finish(pending, pending.future.result(), options, model_tag, journal)
+    if row.action == "tag" and not options.dry_run and pending.stat is not None:
+        # Only tags changed (write_genres verified the audio): the analysis still holds.
+        pool.renew(pending.path, pending.stat)
+    return replace(row, identity=pending.identity)
 
 
 def _prepare(path: Path, options: Options, model_tag: str) -> Row | TagState:

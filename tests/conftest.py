@@ -27,6 +27,13 @@ def _gtzan_root() -> Path | None:
     return candidate if (candidate / "manifest.csv").is_file() else None
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Journals and the analysis cache of every test go to a temporary folder, never ~."""
+    if "GENREFY_STATE_DIR" not in os.environ:
+        os.environ["GENREFY_STATE_DIR"] = str(tmp_path_factory.mktemp("state"))
+
+
 @pytest.fixture(scope="session")
 def gtzan_dir() -> Path:
     """The folder holding ``manifest.csv``, ``genres/`` and ``splits/``."""

@@ -74,10 +74,10 @@ def test_dry_run_reports_and_touches_nothing(library: Path, tiny_bundle: Path, t
         result.output
     )
     assert digest(library) == before
-    rows = json.loads(report.read_text())
+    rows = json.loads(report.read_text())["rows"]
     assert len(rows) == len(KINDS) and {r["action"] for r in rows} == {"tag"}
     assert all(r["proposed"] and 0 <= r["confidence"] <= 1 and r["runners_up"] for r in rows)
-    assert not (tmp_path / "state").exists()  # a dry run journals nothing
+    assert not (tmp_path / "state" / "journal").exists()  # a dry run journals nothing
 
 
 def test_tag_then_undo(library: Path, tiny_bundle: Path):

@@ -1,0 +1,120 @@
+"""What ``genrefy-tag --apply``, ``--clear-cache`` and ``--report`` need beyond option parsing."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from .model import Bundle
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+
+
+def report_meta(paths: tuple[Path, ...], base: Path | None, options: Any) -> dict[str, Any]:
+    """The run, as a report records it: the folder given, the model and its settings."""
+    from .model import load_bundle
+
+    bundle = load_bundle(options.model)
+    if base is None:
+        base = common_folder(paths)
+    threshold = options.min_confidence
+    return run_meta(
+        base,
+        bundle,
+        bundle.min_confidence if threshold is None else threshold,
+        top_k=options.top_k,
+        overwrite=options.overwrite,
+        dry_run=options.dry_run,
+    )
+
+
+def common_folder(paths: Iterable[str | os.PathLike]) -> Path:
+    """The deepest folder holding every one of ``paths`` (files or folders)."""
+    folders = [os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p)) for p in paths]
+    return Path(os.path.commonpath(folders)) if folders else Path.cwd()
+
+
+def run_meta(
+    root: Path,
+    bundle: Bundle,
+    min_confidence: float,
+    *,
+    top_k: int,
+    overwrite: bool,
+    dry_run: bool,
+    name: Callable[[str], str] | None = None,
+) -> dict[str, Any]:
+    """What a report records about its run (``genrefy-tag`` and ``beet genrefy`` alike)."""
+    from .config import display_name
+
+    return {
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "root": str(root),
+        "model": bundle.tag,
+        "min_confidence": min_confidence,
+        "top_k": top_k,
+        "overwrite": overwrite,
+        "dry_run": dry_run,
+        "genres": [(name or display_name)(g) for g in bundle.genres],
+    }
+
+
+def apply(
+    plan_path: Path, folder: Path | None, journal_path: Path | None, dry_run: bool, keep_mtime: bool
+) -> int:
+    """``--apply``: check the whole plan, then write its ``tag`` rows; returns the exit status."""
+    from .cache import open_cache
+    from .journal import Journal, default_journal_path
+    from .plan import PlanError, apply_plan, read_plan
+    from .report import format_row
+
+    try:
+        plan = read_plan(plan_path, folder)
+    except PlanError as exc:
+        click.echo(f"error: {exc}\nnothing written: correct the plan and apply it again", err=True)
+        return EXIT_USAGE
+    start = time.perf_counter()
+    counts: Counter[str] = Counter()
+    journal = None if dry_run else Journal(journal_path or default_journal_path())
+    # Not for lookups (nothing is analysed): writes re-key the analyses they keep valid.
+    cache = None if dry_run else open_cache(None)
+    try:
+        rows = apply_plan(plan, journal, dry_run=dry_run, keep_mtime=keep_mtime, cache=cache)
+        for row in rows:
+            counts[row.action] += 1
+            click.echo(format_row(row, dry_run=dry_run, base=plan.root))
+    finally:
+        if journal is not None:
+            journal.close()
+        if cache is not None:
+            cache.close()
+    left = len(plan.rows) - len(plan.to_write)
+    verb = "would tag" if dry_run else "tagged"
+    click.echo(
+        f"{len(plan.rows)} rows: {counts['tag']} {verb}, {counts['unchanged']} unchanged, "
+        f"{counts['skipped']} skipped (changed since the plan), {left} left alone, "
+        f"{counts['failed']} failed — {time.perf_counter() - start:.1f} s"
+    )
+    if journal is not None and counts["tag"]:
+        click.echo(f"journal: {journal.path}  (undo: genrefy-tag --undo {journal.path})")
+    return EXIT_FAILURES if counts["failed"] else EXIT_OK
+
+
+def clear_cache() -> None:
+    from .cache import default_cache_path, open_cache
+
+    cache = open_cache(default_cache_path())
+    if cache is None:
+        return
+    with cache:
+        removed = cache.clear()
+    click.echo(f"cache: removed {removed} stored analyses ({cache.path})")
