@@ -13,6 +13,9 @@ from typing import IO, Any
 #: Every row falls in exactly one of these; the summary counts them.
 CATEGORIES = ("tagged", "unchanged", "unsure", "failed")
 
+#: The reason of a file left alone because this model already analysed it (+ the model).
+ALREADY_ANALYSED = "already analysed by "
+
 CSV_FIELDS = (
     "path",
     "action",
@@ -84,9 +87,26 @@ def _relative(path: Path, base: Path | None) -> str:
 class Summary:
     counts: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    #: model tag → files left alone because that model already analysed them
+    already: Counter = field(default_factory=Counter)
 
     def add(self, row: Row) -> None:
         self.counts[row.category] += 1
+        if row.action == "unchanged" and row.reason.startswith(ALREADY_ANALYSED):
+            self.already[row.reason[len(ALREADY_ANALYSED) :]] += 1
+
+    def policy_hint(self, changed: list[str]) -> str | None:
+        """A line for files a re-run left alone although ``changed`` options asked for more.
+
+        ``changed``: the policy options given with a non-default value, e.g. ``["--top-k 2"]``.
+        """
+        if not changed or not self.already:
+            return None
+        n = sum(self.already.values())
+        files = "1 file already analysed by" if n == 1 else f"{n} files already analysed by"
+        models = ", ".join(sorted(self.already))
+        left = "was left alone" if n == 1 else "were left alone"
+        return f"{files} {models} {left}; use --force to apply {' and '.join(changed)}"
 
     @property
     def total(self) -> int:

@@ -1,7 +1,8 @@
 """A library run: walk → read current tags → analyse → decide → write → report rows.
 
 Analysis runs on worker processes; every tag write happens here, in the main
-process, one file at a time, atomically, and is journalled before the next.
+process, one file at a time, atomically, and is journalled before it is made.
+Each phase of each file is isolated (see :mod:`genrefy_tagger.isolation`).
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .config import display_name
 from .engine import Analysis, AnalysisPool
+from .isolation import ErrorLog, describe, interrupts_deferred, one_line
 from .journal import Journal
-from .report import Row
+from .report import ALREADY_ANALYSED, Row
 from .tags import (
     SUPPORTED_EXTENSIONS,
     TagError,
@@ -25,7 +27,7 @@ from .tags import (
     read_tags,
     write_genres,
 )
-from .walk import walk
+from .walk import Found, walk
 from .windows import WindowPolicy
 
 
@@ -50,8 +52,19 @@ class _Pending:
     future: Future[Analysis]
 
 
-def run(paths: Iterable[str | Path], options: Options, journal: Journal | None) -> Iterator[Row]:
-    """Process every audio file under ``paths``; yield one :class:`Row` per file, in order."""
+def run(
+    paths: Iterable[str | Path],
+    options: Options,
+    journal: Journal | None,
+    errors: ErrorLog | None = None,
+) -> Iterator[Row]:
+    """Process every audio file under ``paths``; yield one :class:`Row` per file, in order.
+
+    Nothing one file does stops the run: any exception in any phase becomes that
+    file's ``failed`` row with a one-line reason, and the traceback of anything
+    unexpected goes to ``errors``.
+    """
+    errors = errors or ErrorLog(None)
     with AnalysisPool(
         options.model,
         policy=options.policy,
@@ -61,15 +74,15 @@ def run(paths: Iterable[str | Path], options: Options, journal: Journal | None) 
         model_tag = pool.bundle.tag
         queue: deque[Row | _Pending] = deque()
         in_flight = 0
+
+        def settle(pending: _Pending) -> Row:
+            analysis = pool.result(pending.future, pending.path)
+            return _finish(pending, analysis, options, model_tag, journal, errors)
+
         for found in walk(paths, extensions=SUPPORTED_EXTENSIONS, recursive=options.recursive):
-            if found.problem:
-                queue.append(Row(found.path, "failed", found.problem))
-            else:
-                entry = _prepare(found.path, options, model_tag)
-                if isinstance(entry, TagState):
-                    entry = _Pending(found.path, entry, pool.submit(found.path))
-                    in_flight += 1
-                queue.append(entry)
+            entry = _start(found, options, model_tag, pool, errors)
+            in_flight += isinstance(entry, _Pending)
+            queue.append(entry)
             # Hand back everything already settled, and wait once too much is in flight.
             while queue and (
                 isinstance(queue[0], Row) or queue[0].future.done() or in_flight > 2 * pool.jobs
@@ -77,13 +90,30 @@ def run(paths: Iterable[str | Path], options: Options, journal: Journal | None) 
                 head = queue.popleft()
                 if isinstance(head, _Pending):
                     in_flight -= 1
-                    head = _finish(head, head.future.result(), options, model_tag, journal)
+                    head = settle(head)
                 yield head
         while queue:
             head = queue.popleft()
-            if isinstance(head, _Pending):
-                head = _finish(head, head.future.result(), options, model_tag, journal)
-            yield head
+            yield settle(head) if isinstance(head, _Pending) else head
+
+
+def _start(
+    found: Found, options: Options, model_tag: str, pool: AnalysisPool, errors: ErrorLog
+) -> Row | _Pending:
+    """The row of a file that needs no analysis, or its analysis under way."""
+    if found.problem:
+        return Row(found.path, "failed", found.problem)
+    try:
+        entry = _prepare(found.path, options, model_tag)
+    except Exception as exc:  # noqa: BLE001 - one file must not stop the run
+        return Row(found.path, "failed", errors.unexpected(found.path, "reading tags", exc))
+    if isinstance(entry, Row):
+        return entry
+    try:
+        return _Pending(found.path, entry, pool.submit(found.path))
+    except Exception as exc:  # noqa: BLE001
+        reason = errors.unexpected(found.path, "starting the analysis", exc)
+        return Row(found.path, "failed", reason, current=entry.genres)
 
 
 def _prepare(path: Path, options: Options, model_tag: str) -> Row | TagState:
@@ -91,10 +121,10 @@ def _prepare(path: Path, options: Options, model_tag: str) -> Row | TagState:
     try:
         state = read_tags(path)
     except TagError as exc:
-        return Row(path, "failed", str(exc))
+        return Row(path, "failed", one_line(str(exc), path))
     done_by = parse_provenance(state.provenance or "").get("model")
     if done_by == model_tag and not options.force:
-        return Row(path, "unchanged", f"already analysed by {model_tag}", current=state.genres)
+        return Row(path, "unchanged", ALREADY_ANALYSED + model_tag, current=state.genres)
     if state.genres and not options.overwrite and not _ours(state):
         return Row(path, "unchanged", "has a genre (use --overwrite)", current=state.genres)
     return state
@@ -112,10 +142,34 @@ def _finish(
     options: Options,
     model_tag: str,
     journal: Journal | None,
+    errors: ErrorLog,
 ) -> Row:
     path, state = pending.path, pending.state
     if analysis.error:
-        return Row(path, "failed", analysis.error, current=state.genres)
+        reason = analysis.error
+        if analysis.trace:
+            reason = errors.unexpected(path, "analysing", reason=reason, trace=analysis.trace)
+        return Row(path, "failed", reason, current=state.genres)
+    try:
+        row = _decide(path, state, analysis, options)
+    except Exception as exc:  # noqa: BLE001 - one file must not stop the run
+        reason = errors.unexpected(path, "deciding", exc)
+        return Row(path, "failed", reason, current=state.genres)
+    if row.action != "tag" or options.dry_run:
+        return row
+    try:
+        # Ctrl-C waits until this file is written and journalled (or left untouched).
+        with interrupts_deferred():
+            _write(row, state, analysis, options, model_tag, journal)
+    except TagError as exc:
+        return replace(row, action="failed", reason=one_line(str(exc), path))
+    except Exception as exc:  # noqa: BLE001
+        return replace(row, action="failed", reason=errors.unexpected(path, "writing", exc))
+    return row
+
+
+def _decide(path: Path, state: TagState, analysis: Analysis, options: Options) -> Row:
+    """What should happen to the file: a row with action tag, unsure or unchanged."""
     decision = analysis.decision
     if decision is None:
         return Row(path, "unsure", analysis.note or "", current=state.genres)
@@ -131,16 +185,24 @@ def _finish(
         return Row(path, "unsure", "below --min-confidence", **details)
     if proposed == state.genres:
         return Row(path, "unchanged", "already has this genre", **details)
-    if options.dry_run:
-        return Row(path, "tag", "", **details)
-    provenance = format_provenance(model_tag, decision.confidence, proposed)
-    new = TagState(proposed, provenance)
+    return Row(path, "tag", "", **details)
+
+
+def _write(
+    row: Row,
+    state: TagState,
+    analysis: Analysis,
+    options: Options,
+    model_tag: str,
+    journal: Journal | None,
+) -> None:
+    assert analysis.decision is not None
+    provenance = format_provenance(model_tag, analysis.decision.confidence, row.proposed)
     if journal is not None:
         # Journalled before the write: a crash mid-write can leave an entry for a
         # change that never happened (undo skips it), never a change without an entry.
-        journal.record(path, state, new, model=model_tag)
-    try:
-        write_genres(path, proposed, provenance=provenance, keep_mtime=options.keep_mtime)
-    except TagError as exc:
-        return Row(path, "failed", str(exc), **details)
-    return Row(path, "tag", "", **details)
+        try:
+            journal.record(row.path, state, TagState(row.proposed, provenance), model=model_tag)
+        except OSError as exc:
+            raise TagError(f"cannot record the change in the journal: {describe(exc)}") from exc
+    write_genres(row.path, row.proposed, provenance=provenance, keep_mtime=options.keep_mtime)
