@@ -267,7 +267,7 @@ def _closing_lines(summary, options, journal, errors, writer, interrupted: bool)
         lines.append(
             "interrupted: every file written is complete and journalled; the rest are untouched"
         )
-    hint = summary.policy_hint(_policy_options(options))
+    hint = summary.policy_hint()
     if hint:
         lines.append(hint)
     if errors.summary():
@@ -277,18 +277,6 @@ def _closing_lines(summary, options, journal, errors, writer, interrupted: bool)
     if writer:
         lines.append(f"report: {writer.path}")
     return lines
-
-
-def _policy_options(options) -> list[str]:
-    """The options that change what is written, where not at their default."""
-    changed = []
-    if options.top_k != 1:
-        changed.append(f"--top-k {options.top_k}")
-    if options.min_confidence is not None:
-        changed.append(f"--min-confidence {options.min_confidence:g}")
-    if options.overwrite:
-        changed.append("--overwrite")
-    return changed
 
 
 def _undo(journal_path: Path, *, dry_run: bool) -> int:

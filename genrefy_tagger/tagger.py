@@ -124,10 +124,28 @@ def _prepare(path: Path, options: Options, model_tag: str) -> Row | TagState:
         return Row(path, "failed", one_line(str(exc), path))
     done_by = parse_provenance(state.provenance or "").get("model")
     if done_by == model_tag and not options.force:
-        return Row(path, "unchanged", ALREADY_ANALYSED + model_tag, current=state.genres)
+        reason = ALREADY_ANALYSED + model_tag
+        missed = _policy_changes(state, options)
+        if missed:
+            reason += f" (use --force to apply {' and '.join(missed)})"
+        return Row(path, "unchanged", reason, current=state.genres)
     if state.genres and not options.overwrite and not _ours(state):
         return Row(path, "unchanged", "has a genre (use --overwrite)", current=state.genres)
     return state
+
+
+def _policy_changes(state: TagState, options: Options) -> list[str]:
+    """The options of this run that would change a file this model already tagged.
+
+    (``--min-confidence`` never would: a re-analysis below it writes nothing.)
+    """
+    written = parse_provenance(state.provenance or "").get("genres")
+    missed = []
+    if written and len(written.split("|")) != options.top_k:
+        missed.append(f"--top-k {options.top_k}")
+    if options.overwrite and state.genres and not _ours(state):
+        missed.append("--overwrite")
+    return missed
 
 
 def _ours(state: TagState) -> bool:
