@@ -199,9 +199,15 @@ def test_ctrl_c_stops_quietly_and_leaves_every_file_whole(tmp_path: Path, _state
     ]
     before = {p: sha(p) for p in files}
     cmd = [sys.executable, "-m", "genrefy_tagger", *MODEL, "-j", "2", str(root)]
-    # Its own process group, which the terminal signals as a whole on Ctrl-C.
+    # Its own process group, which the terminal signals as a whole on Ctrl-C; SIGINT as a
+    # terminal leaves it (a test run in the background may have inherited it ignored).
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 120
     journal_dir = _state_dir / "journal"
