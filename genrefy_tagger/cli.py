@@ -33,7 +33,7 @@ MODEL_NAMES = "musicnn (default) or hybrid"
     "--min-confidence",
     type=click.FloatRange(0.0, 1.0),
     metavar="X",
-    help="Leave a track alone ('unsure') when the model is less confident than X (0 to 1). "
+    help="Leave a track alone ('unsure') when the model is less confident than X (0 to 1).  "
     "[default: the model's own, 0.70 for musicnn]",
 )
 @click.option(

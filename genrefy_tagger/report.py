@@ -17,7 +17,7 @@ CATEGORIES = ("tagged", "unchanged", "unsure", "failed")
 #: The reason of a file left alone because this model already analysed it (+ the model,
 #: and the options of this run it did not get, see ``tagger._policy_changes``).
 ALREADY_ANALYSED = "already analysed by "
-_FORCE_HINT = re.compile(re.escape(ALREADY_ANALYSED) + r"(\S+) \(use --force to apply (.+)\)$")
+_FORCE_HINT = re.compile(re.escape(ALREADY_ANALYSED) + r"(\S+); use --force to apply (.+)$")
 
 CSV_FIELDS = (
     "path",

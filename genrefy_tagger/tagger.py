@@ -127,7 +127,7 @@ def _prepare(path: Path, options: Options, model_tag: str) -> Row | TagState:
         reason = ALREADY_ANALYSED + model_tag
         missed = _policy_changes(state, options)
         if missed:
-            reason += f" (use --force to apply {' and '.join(missed)})"
+            reason += f"; use --force to apply {' and '.join(missed)}"
         return Row(path, "unchanged", reason, current=state.genres)
     if state.genres and not options.overwrite and not _ours(state):
         return Row(path, "unchanged", "has a genre (use --overwrite)", current=state.genres)

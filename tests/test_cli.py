@@ -14,7 +14,7 @@ from audiofiles import make_audio
 from click.testing import CliRunner
 
 from genrefy_tagger.cli import main
-from genrefy_tagger.tags import read_tags
+from genrefy_tagger.tags import read_tags, write_genres
 
 KINDS = ("mp3", "flac", "ogg", "m4a", "opus", "wav")
 
@@ -227,10 +227,17 @@ def test_a_new_policy_on_analysed_files_hints_at_force(library: Path):
         "use --force to apply --top-k 2"
     ) in wider.output
     shown = runner.invoke(main, [*args, "-v", "--top-k", "2", str(library)])
-    assert "(already analysed by gtzan-hybrid@1.1.0 (use --force to apply --top-k 2))" in (
+    assert "(already analysed by gtzan-hybrid@1.1.0; use --force to apply --top-k 2)" in (
         shown.output
     )
-    forced = runner.invoke(main, [*args, "--top-k", "2", "--force", str(library)])
+    edited = sorted(library.rglob("*.flac"))[0]  # someone retagged it since
+    write_genres(edited, ["Jazz"], provenance=read_tags(edited).provenance)
+    overwrite = runner.invoke(main, [*args, "--overwrite", str(library)])
+    assert (
+        "1 file already analysed by gtzan-hybrid@1.1.0 was left alone; "
+        "use --force to apply --overwrite"
+    ) in overwrite.output
+    forced = runner.invoke(main, [*args, "--top-k", "2", "--force", "--overwrite", str(library)])
     assert "use --force" not in forced.output
     assert all(len(read_tags(p).genres) == 2 for p in library.rglob("*.*"))
 
