@@ -209,7 +209,8 @@ def test_an_unwritable_journal_location_stops_before_any_analysis(
 
 
 def test_a_run_that_changes_nothing_leaves_no_journal(library: Path, tmp_path: Path):
-    result = CliRunner().invoke(main, ["--model", "hybrid", "--min-confidence", "1", str(library)])
+    args = ["--model", "hybrid", "-j", "1", "--min-confidence", "1", str(library)]
+    result = CliRunner().invoke(main, args)
     assert result.exit_code == 0 and f"{len(KINDS)} unsure" in result.output
     assert "journal:" not in result.output
     assert list((tmp_path / "state" / "journal").iterdir()) == []
