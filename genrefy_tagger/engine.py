@@ -144,12 +144,19 @@ def _init_worker(
     from threadpoolctl import threadpool_limits
 
     _worker["threads"] = threadpool_limits(limits=1)
-    _worker["analyzer"] = Analyzer(bundle_path, policy=policy, min_confidence=min_confidence)
+    try:
+        _worker["analyzer"] = Analyzer(bundle_path, policy=policy, min_confidence=min_confidence)
+    except Exception as exc:  # noqa: BLE001 - an initializer that raises breaks the pool, and
+        # every file would then look like a crash; say what is wrong instead.
+        _worker["broken"] = f"cannot load the model: {describe(exc)}"
+        _worker["trace"] = traceback.format_exc()
 
 
 def _analyse_in_worker(path: str) -> Analysis:
-    analyzer = _worker["analyzer"]
-    assert isinstance(analyzer, Analyzer)
+    analyzer = _worker.get("analyzer")
+    if not isinstance(analyzer, Analyzer):
+        reason, trace = str(_worker.get("broken")), str(_worker.get("trace"))
+        return Analysis(Path(path), error=reason, trace=trace)
     return analyzer.analyse(path)
 
 

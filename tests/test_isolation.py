@@ -250,3 +250,20 @@ def test_workers_leave_ctrl_c_to_the_parent(tmp_path: Path):
         time.sleep(0.5)
         assert all(worker.is_alive() for worker in workers)
         assert pool.result(pool.submit(path), path).decision is not None
+
+
+def test_a_model_the_workers_cannot_load_is_each_files_reason(library: Path, tmp_path: Path):
+    """A corrupt network file: the parent reads bundle.json fine, every worker fails to load."""
+    import shutil
+
+    from genrefy_tagger.model import bundled_models
+
+    bundle = tmp_path / "broken-model"
+    shutil.copytree(bundled_models()["hybrid"], bundle)
+    (bundle / "model.tflite").write_bytes(b"not a flatbuffer" * 64)
+    (bundle / "model.keras").unlink()
+    result = CliRunner().invoke(main, ["--model", str(bundle), "-j", "2", "-q", str(library)])
+    assert result.exit_code == 1
+    reasons = [line for line in result.output.splitlines() if line.startswith("failed")]
+    assert len(reasons) == len(KINDS)
+    assert all("(cannot load the model: " in line for line in reasons)
