@@ -280,11 +280,24 @@ def _closing_lines(summary, options, journal, errors, writer, interrupted: bool)
 
 
 def _undo(journal_path: Path, *, dry_run: bool) -> int:
+    from collections import Counter
+
     from .journal import undo
 
-    failed = 0
-    for result in undo(journal_path, dry_run=dry_run):
-        failed += result.action == "failed"
-        reason = f"  ({result.reason})" if result.reason else ""
-        click.echo(f"{result.action:<10} {result.path}{reason}")
-    return EXIT_FAILURES if failed else EXIT_OK
+    counts: Counter[str] = Counter()
+    try:
+        for result in undo(journal_path, dry_run=dry_run):
+            counts[result.action] += 1
+            reason = f"  ({result.reason})" if result.reason else ""
+            click.echo(f"{result.action:<10} {result.path}{reason}")
+    except KeyboardInterrupt:  # the file being restored was finished first
+        counts["interrupted"] = 1
+    restored = "would restore" if dry_run else "restored"
+    click.echo(
+        f"{sum(counts.values()) - counts['interrupted']} files: {counts['restored']} {restored}, "
+        f"{counts['skipped']} skipped, {counts['failed']} failed"
+        + (" — interrupted" if counts["interrupted"] else "")
+    )
+    if counts["interrupted"]:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILURES if counts["failed"] else EXIT_OK

@@ -95,6 +95,7 @@ def test_tag_then_undo(library: Path, tiny_bundle: Path):
     undone = CliRunner().invoke(main, ["--undo", journal])
     assert undone.exit_code == 0, undone.output
     assert lines_starting(undone.output, "restored") == len(KINDS)
+    assert f"{len(KINDS)} files: {len(KINDS)} restored, 0 skipped, 0 failed" in undone.output
     for path in library.rglob("*.*"):
         assert read_tags(path).genres == () and read_tags(path).provenance is None
 
@@ -248,7 +249,9 @@ def test_reasons_do_not_repeat_the_path(library: Path, tiny_bundle: Path, tmp_pa
     (library / "empty.flac").write_bytes(b"")
     report = tmp_path / "r.json"
     tag(["--report", str(report), str(library)], tiny_bundle)
-    reasons = [r["reason"] for r in json.loads(report.read_text()) if r["action"] == "failed"]
+    rows = json.loads(report.read_text())
+    rows = rows["rows"] if isinstance(rows, dict) else rows  # a list, or a plan with rows
+    reasons = [r["reason"] for r in rows if r["action"] == "failed"]
     assert len(reasons) == 2
     assert all(r and str(library) not in r and "broken.mp3" not in r for r in reasons)
 

@@ -46,6 +46,11 @@ def library(tmp_path: Path) -> Path:
     return root
 
 
+def report_rows(report: Path) -> list[dict]:
+    data = json.loads(report.read_text())
+    return data["rows"] if isinstance(data, dict) else data  # a list, or a plan with rows
+
+
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -130,7 +135,7 @@ def test_a_failure_in_any_phase_fails_only_that_file(
     )
 
     assert result.exit_code == 1, result.output
-    rows = {Path(r["path"]).name: r for r in json.loads(report.read_text())}
+    rows = {Path(r["path"]).name: r for r in report_rows(report)}
     assert len(rows) == len(files)  # the report is complete
     failed = rows.pop(target.name)
     assert failed["action"] == "failed"
@@ -186,7 +191,7 @@ def test_a_worker_that_dies_fails_its_file_and_the_run_goes_on(
         main, [*MODEL, "-j", "2", "--dry-run", "--report", str(report), str(root)]
     )
     assert result.exit_code == 1, result.output
-    rows = {Path(r["path"]).name: r for r in json.loads(report.read_text())}
+    rows = {Path(r["path"]).name: r for r in report_rows(report)}
     assert rows.pop("02 crash.flac")["reason"].startswith("the analysis process died")
     assert [r["action"] for r in rows.values()] == ["tag"] * (len(names) - 1)
 
@@ -234,8 +239,14 @@ def test_ctrl_c_stops_quietly_and_leaves_every_file_whole(tmp_path: Path, _state
 
     undone = CliRunner().invoke(main, ["--undo", str(journal_path)])
     assert undone.exit_code == 0, undone.output
-    for line in undone.output.splitlines():  # an entry whose write never happened: skipped
+    *lines, summary = undone.output.splitlines()
+    for line in lines:  # an entry whose write never happened: skipped
         assert line.startswith("restored") or NOTHING_TO_UNDO in line
+    restored = sum(line.startswith("restored") for line in lines)
+    assert (
+        summary
+        == f"{len(lines)} files: {restored} restored, {len(lines) - restored} skipped, 0 failed"
+    )
     assert all(read_tags(p).genres == () for p in files)
 
 
