@@ -278,3 +278,23 @@ def test_a_model_the_workers_cannot_load_is_each_files_reason(library: Path, tmp
     reasons = [line for line in result.output.splitlines() if line.startswith("failed")]
     assert len(reasons) == len(KINDS)
     assert all("(cannot load the model: " in line for line in reasons)
+
+
+def test_an_itunes_file_does_not_end_the_run(library: Path, tmp_path: Path):
+    """Real iTunes atoms (boolean cpil/pgap) once raised TypeError and ended the run."""
+    from mutagen.mp4 import MP4
+
+    itunes = make_audio(library / "02b itunes.m4a", seconds=6.5, seed=9)
+    audio = MP4(itunes)
+    audio["cpil"], audio["pgap"] = True, True
+    audio.save()
+    report = tmp_path / "r.json"
+    result = CliRunner().invoke(main, [*MODEL, "-j", "1", "--report", str(report), str(library)])
+    assert "Traceback" not in result.output
+    rows = {Path(r["path"]).name: r for r in report_rows(report)}
+    assert len(rows) == len(KINDS) + 1
+    row = rows.pop(itunes.name)
+    # Tagged where the tag layer handles the atoms, else a one-line failure; never a crash.
+    assert row["action"] == "tag" or (row["action"] == "failed" and "\n" not in row["reason"])
+    assert result.exit_code == (0 if row["action"] == "tag" else 1)
+    assert {r["action"] for r in rows.values()} == {"tag"}
