@@ -12,71 +12,96 @@ from pathlib import Path
 
 import click
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: Shipped models, for help and messages; ``genrefy_tagger.model.bundled_models`` is the truth
+#: (importing it here would slow ``--help`` down).
+MODEL_NAMES = "musicnn (default) or hybrid"
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("-n", "--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option(
+    "-n", "--dry-run", is_flag=True, help="Show what would change; change nothing, keep no journal."
+)
 @click.option(
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write one row per file to FILE: .json or .csv (a plan for --apply), or .html "
-    "(a review page to listen, correct and download the plan).",
+    help="Also write one row per file (genres, confidence, action, reason) to FILE: .json or "
+    ".csv (a plan for --apply), or .html (a review page to listen, correct and download the plan).",
 )
 @click.option(
     "--min-confidence",
     type=click.FloatRange(0.0, 1.0),
-    help="Abstain (write nothing, report 'unsure') below this. Default: the model's own.",
+    metavar="X",
+    help="Leave a track alone ('unsure') when the model is less confident than X (0 to 1).  "
+    "[default: the model's own, 0.70 for musicnn]",
 )
 @click.option(
     "--top-k",
     default=1,
     show_default=True,
     type=click.IntRange(1, 10),
-    help="Write the K best genres as a multi-value tag.",
+    metavar="K",
+    help="Write the K most likely genres, as a multi-value tag.",
 )
-@click.option("--overwrite", is_flag=True, help="Replace genres that are already set.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Also replace genres that someone else set. Without it, only tracks with no genre "
+    "(or with genres genrefy wrote) change.",
+)
 @click.option(
     "--force",
     is_flag=True,
-    help="Re-analyse files this model already tagged, bypassing the analysis cache.",
+    help="Analyse again tracks this model already tagged (bypassing the analysis cache), e.g. "
+    "to apply a new --top-k.",
 )
 @click.option(
     "-j",
     "--jobs",
     type=click.IntRange(1, 256),
-    help="Parallel analysis processes.  [default: number of cores]",
+    metavar="N",
+    help="Analyse N files at a time.  [default: the number of CPU cores]",
 )
 @click.option(
     "--model",
     metavar="NAME|PATH",
-    help="A shipped model by name (hybrid, musicnn) or a bundle folder.  [default: the best]",
+    help=f"Which model listens: {MODEL_NAMES}, or the folder of a model you trained.",
 )
 @click.option(
     "--windows",
     "max_windows",
     type=click.IntRange(1, 1000),
-    help="How many 3-s windows to analyse per track.  [default: the model's, 6-10]",
+    metavar="N",
+    help="Listen to N 3-second windows per track.  [default: the model's own, 6 or 10]",
 )
 @click.option(
     "--all-windows",
     is_flag=True,
-    help="Analyse every 3-s window of each track (slow on long tracks).",
+    help="Listen to every 3-second window of each track (slow on long tracks).",
 )
-@click.option("--keep-mtime", is_flag=True, help="Keep each file's modification time.")
-@click.option("--no-recursive", is_flag=True, help="Do not descend into sub-folders.")
+@click.option(
+    "--keep-mtime",
+    is_flag=True,
+    help="Keep each file's modification time (by default it becomes now, so that sync "
+    "tools and beets notice the change).",
+)
+@click.option("--no-recursive", is_flag=True, help="Do not look inside sub-folders.")
 @click.option(
     "--journal",
     "journal_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Where to record changes.  [default: ~/.local/state/genrefy/journal/]",
+    help="Record every change in FILE.  [default: a new file in "
+    "~/.local/state/genrefy/journal/ or $GENREFY_STATE_DIR/journal/]",
 )
 @click.option(
     "--undo",
     "undo_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Restore the genres recorded in JOURNAL and exit.",
+    metavar="JOURNAL",
+    help="Put back the genres a run changed, as recorded in JOURNAL, and exit "
+    "(with --dry-run: only show what would be put back).",
 )
 @click.option(
     "--apply",
@@ -88,7 +113,7 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 )
 @click.option("--clear-cache", is_flag=True, help="Forget every stored analysis first.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
-@click.option("-v", "--verbose", is_flag=True, help="Print every file, including unchanged.")
+@click.option("-v", "--verbose", is_flag=True, help="Also print the tracks left unchanged.")
 @click.version_option(package_name="genrefy")
 def main(
     paths: tuple[Path, ...],
@@ -111,83 +136,142 @@ def main(
     quiet: bool,
     verbose: bool,
 ) -> None:
-    """Listen to the music in PATH... and write each track's genre into its tags.
+    """Listen to the music in PATHS and write each track's genre into its tags.
+
+    PATHS are music files or folders (searched recursively). Tracks that already
+    have a genre are left alone unless --overwrite. The audio is never changed,
+    and every change is recorded in a journal that --undo reverses.
 
     \b
     Examples:
-      genrefy-tag --dry-run ~/Music            see what would change
-      genrefy-tag ~/Music                      fill in missing genres
-      genrefy-tag --overwrite --top-k 2 album/ replace genres, keep two
-      genrefy-tag --dry-run --report review.html ~/Music   review in a browser
-      genrefy-tag --apply genrefy-plan.json    write the reviewed plan
-      genrefy-tag --undo ~/.local/state/genrefy/journal/20261125-171500.jsonl
+      genrefy-tag --dry-run ~/Music    show what would change, change nothing
+      genrefy-tag ~/Music              fill in the missing genres
+      genrefy-tag --overwrite --top-k 2 Album/
+                                       replace genres, keep the two best
+      genrefy-tag --dry-run --report review.html ~/Music
+                                       review in a browser, save a plan
+      genrefy-tag --apply genrefy-plan.json
+                                       write the reviewed plan
+      genrefy-tag --undo JOURNAL       put back what a run changed (each run
+                                       prints the path of its JOURNAL)
+
+    Exit status: 0 all done, 1 some files failed, 2 usage error, 130 interrupted.
     """
-    if undo_path is not None:
-        sys.exit(_undo(undo_path, dry_run=dry_run))
-    if apply_path is not None:
-        if len(paths) > 1:
-            raise click.UsageError("--apply takes at most one PATH: the plan's folder")
-        from .review_cli import apply
+    try:
+        if undo_path is not None:
+            sys.exit(_undo(undo_path, dry_run=dry_run))
+        if apply_path is not None:
+            if len(paths) > 1:
+                raise click.UsageError("--apply takes at most one PATH: the plan's folder")
+            from .review_cli import apply
 
-        sys.exit(apply(apply_path, paths[0] if paths else None, journal_path, dry_run, keep_mtime))
-    if clear_cache:
-        from .review_cli import clear_cache as clear
+            sys.exit(
+                apply(apply_path, paths[0] if paths else None, journal_path, dry_run, keep_mtime)
+            )
+        if clear_cache:
+            from .review_cli import clear_cache as clear
 
-        clear()
-        if not paths:
-            sys.exit(EXIT_OK)
+            clear()
+            if not paths:
+                sys.exit(EXIT_OK)
+        _check_arguments(paths, report, model)
+        from .cache import default_cache_path
+
+        options = _options(
+            dry_run=dry_run,
+            overwrite=overwrite,
+            force=force,
+            top_k=top_k,
+            min_confidence=min_confidence,
+            keep_mtime=keep_mtime,
+            recursive=not no_recursive,
+            jobs=jobs,
+            model=model,
+            max_windows=max_windows,
+            all_windows=all_windows,
+            cache_path=default_cache_path(),
+            identify=report is not None,
+        )
+        sys.exit(_tag(paths, options, report, journal_path, quiet=quiet, verbose=verbose))
+    except KeyboardInterrupt:  # before or after the run proper (e.g. while loading the model)
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+
+
+def _check_arguments(paths: tuple[Path, ...], report: Path | None, model: str | None) -> None:
+    """Usage errors (exit 2) that can be told before anything is loaded."""
     if not paths:
-        raise click.UsageError("give at least one file or folder (or --undo JOURNAL)")
+        raise click.UsageError("give at least one music file or folder (or --undo JOURNAL)")
+    missing = [str(p) for p in paths if not p.expanduser().exists()]
+    if missing:
+        raise click.BadParameter(
+            "no such file or folder: " + ", ".join(missing), param_hint="PATHS"
+        )
     if report is not None and report.suffix.lower() not in (".json", ".csv", ".html"):
         raise click.BadParameter("must end in .json, .csv or .html", param_hint="--report")
+    if model is not None and not Path(model).expanduser().exists():
+        from .model import bundled_models
 
-    from .cache import default_cache_path
-    from .model import BundleError
+        names = sorted(bundled_models())
+        if model not in names:
+            raise click.BadParameter(
+                f"unknown model {model!r}: use one of {', '.join(names)}, "
+                "or the folder of a model you trained",
+                param_hint="--model",
+            )
+
+
+def _options(*, max_windows: int | None, all_windows: bool, **kw):  # -> tagger.Options
     from .tagger import Options
     from .windows import WindowPolicy
 
-    options = Options(
-        dry_run=dry_run,
-        overwrite=overwrite,
-        force=force,
-        top_k=top_k,
-        min_confidence=min_confidence,
-        keep_mtime=keep_mtime,
-        recursive=not no_recursive,
-        jobs=jobs,
-        model=model,
-        policy=WindowPolicy(max_windows=None)
-        if all_windows
-        else (WindowPolicy(max_windows=max_windows) if max_windows else None),
-        cache_path=default_cache_path(),
-        identify=report is not None,
-    )
-    try:
-        sys.exit(_tag(paths, options, report, journal_path, quiet=quiet, verbose=verbose))
-    except BundleError as exc:
-        click.echo(f"error: model: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
+    policy = None
+    if all_windows:
+        policy = WindowPolicy(max_windows=None)
+    elif max_windows:
+        policy = WindowPolicy(max_windows=max_windows)
+    return Options(policy=policy, **kw)
+
+
+def _error(message: str) -> int:
+    click.echo(f"error: {message}", err=True)
+    return EXIT_USAGE
 
 
 def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: bool) -> int:
     from tqdm import tqdm
 
-    from .journal import Journal, default_journal_path
+    from .isolation import ErrorLog
+    from .journal import Journal, JournalError, default_journal_path
+    from .model import BundleError
     from .report import ReportWriter, Summary, format_row
     from .tagger import run
 
+    # Everything that can stop a run is checked before the first file is analysed.
+    journal_file, journal = None, None
+    try:
+        journal_file = journal_path or default_journal_path()
+        journal = None if options.dry_run else Journal(journal_file)
+    except JournalError as exc:
+        if not options.dry_run:
+            return _error(str(exc))
+    # Tracebacks of unexpected errors go beside the journal; the file appears only if needed.
+    errors = ErrorLog(journal_file.with_suffix(".errors.log") if journal_file else None)
     base = paths[0].resolve() if len(paths) == 1 and paths[0].is_dir() else None
-    summary = Summary()
-    journal = None if options.dry_run else Journal(journal_path or default_journal_path())
     writer = None
     if report_path:
         from .review_cli import report_meta
 
-        writer = ReportWriter(report_path, report_meta(paths, base, options))
+        try:
+            writer = ReportWriter(report_path, report_meta(paths, base, options))
+        except OSError as exc:
+            return _error(f"cannot write the report {report_path}: {exc.strerror or exc}")
+    summary = Summary()
     start = time.perf_counter()
     bar = tqdm(desc="analysing", unit="file", disable=quiet or None, leave=False, file=sys.stderr)
+    interrupted = False
     try:
-        for row in run(paths, options, journal):
+        for row in run(paths, options, journal, errors):
             summary.add(row)
             bar.update()
             if writer:
@@ -197,9 +281,10 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
             )
             if show:
                 bar.write(format_row(row, dry_run=options.dry_run, base=base))
+    except BundleError as exc:
+        return _error(f"model: {exc}")
     except KeyboardInterrupt:
-        bar.write("interrupted: files already written are complete and journalled")
-        return EXIT_FAILURES
+        interrupted = True
     finally:
         bar.close()
         if writer:
@@ -207,20 +292,50 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
         if journal:
             journal.close()
     summary.seconds = time.perf_counter() - start
-    click.echo(summary.format(dry_run=options.dry_run))
-    if journal and summary.counts["tagged"]:
-        click.echo(f"journal: {journal.path}  (undo: genrefy-tag --undo {journal.path})")
-    if writer:
-        click.echo(f"report: {writer.path}")
+    for line in _closing_lines(summary, options, journal, errors, writer, interrupted):
+        click.echo(line)
+    if interrupted:
+        return EXIT_INTERRUPTED
     return EXIT_FAILURES if summary.counts["failed"] else EXIT_OK
 
 
+def _closing_lines(summary, options, journal, errors, writer, interrupted: bool) -> list[str]:
+    lines = [summary.format(dry_run=options.dry_run)]
+    if interrupted:
+        lines.append(
+            "interrupted: every file written is complete and journalled; the rest are untouched"
+        )
+    hint = summary.policy_hint()
+    if hint:
+        lines.append(hint)
+    if errors.summary():
+        lines.append(errors.summary())
+    if journal and journal.recorded:
+        lines.append(f"journal: {journal.path}  (undo: genrefy-tag --undo {journal.path})")
+    if writer:
+        lines.append(f"report: {writer.path}")
+    return lines
+
+
 def _undo(journal_path: Path, *, dry_run: bool) -> int:
+    from collections import Counter
+
     from .journal import undo
 
-    failed = 0
-    for result in undo(journal_path, dry_run=dry_run):
-        failed += result.action == "failed"
-        reason = f"  ({result.reason})" if result.reason else ""
-        click.echo(f"{result.action:<10} {result.path}{reason}")
-    return EXIT_FAILURES if failed else EXIT_OK
+    counts: Counter[str] = Counter()
+    try:
+        for result in undo(journal_path, dry_run=dry_run):
+            counts[result.action] += 1
+            reason = f"  ({result.reason})" if result.reason else ""
+            click.echo(f"{result.action:<10} {result.path}{reason}")
+    except KeyboardInterrupt:  # the file being restored was finished first
+        counts["interrupted"] = 1
+    restored = "would restore" if dry_run else "restored"
+    click.echo(
+        f"{sum(counts.values()) - counts['interrupted']} files: {counts['restored']} {restored}, "
+        f"{counts['skipped']} skipped, {counts['failed']} failed"
+        + (" — interrupted" if counts["interrupted"] else "")
+    )
+    if counts["interrupted"]:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILURES if counts["failed"] else EXIT_OK

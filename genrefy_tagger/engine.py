@@ -9,9 +9,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+import traceback
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import numpy as np
 
 from .audio import AudioError
 from .features import window_features
+from .isolation import describe, ignore_interrupts, one_line
 from .model import Bundle, Predictor, load_bundle
 from .vote import Decision, decide
 from .windows import WindowPolicy, read_windows
@@ -30,7 +33,8 @@ class Analysis:
 
     Exactly one holds: ``decision`` is set; or ``error`` says why the file could
     not be analysed (a failure); or ``note`` says why there is nothing to judge
-    (too short, silent: unsure, not a failure).
+    (too short, silent: unsure, not a failure). ``trace`` is the traceback of an
+    unexpected error, for the run's error log.
     """
 
     path: Path
@@ -40,6 +44,7 @@ class Analysis:
     duration: float = 0.0
     n_silent: int = 0
     seconds: float = 0.0
+    trace: str | None = None
     # The window probabilities the decision was voted from (kept by the analysis cache).
     probabilities: np.ndarray | None = None
 
@@ -83,12 +88,12 @@ class Analyzer:
         try:
             return self._analyse(path, start)
         except AudioError as exc:
-            return Analysis(path, error=str(exc), seconds=time.perf_counter() - start)
+            return Analysis(path, error=one_line(str(exc), path), seconds=_since(start))
         except MemoryError:
-            return Analysis(path, error="out of memory while decoding")
+            return Analysis(path, error="out of memory while decoding", seconds=_since(start))
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop a library run
-            reason = f"unexpected {type(exc).__name__}: {exc}".splitlines()[0][:200]
-            return Analysis(path, error=reason, seconds=time.perf_counter() - start)
+            reason = f"unexpected {type(exc).__name__} while analysing: {describe(exc, path)}"
+            return Analysis(path, error=reason, seconds=_since(start), trace=traceback.format_exc())
 
     def _analyse(self, path: Path, start: float) -> Analysis:
         probs, duration, n_silent = self._probabilities(path)
@@ -123,6 +128,10 @@ class Analyzer:
         return probs, windows.duration, windows.n_silent
 
 
+def _since(start: float) -> float:
+    return time.perf_counter() - start
+
+
 # Each worker process keeps its own Analyzer, built once by the pool initializer.
 _worker: dict[str, object] = {}
 
@@ -130,25 +139,41 @@ _worker: dict[str, object] = {}
 def _init_worker(
     bundle_path: str, policy: WindowPolicy | None, min_confidence: float | None
 ) -> None:
+    # Ctrl-C reaches every process of the terminal's group; the parent alone handles it
+    # (cancels what is queued, lets running files finish), so workers print no traceback.
+    ignore_interrupts()
     # One thread per worker: ``jobs`` workers already fill the cores, and BLAS or
     # OpenMP pools inside each would only fight over them.
     from threadpoolctl import threadpool_limits
 
     _worker["threads"] = threadpool_limits(limits=1)
-    _worker["analyzer"] = Analyzer(bundle_path, policy=policy, min_confidence=min_confidence)
+    try:
+        _worker["analyzer"] = Analyzer(bundle_path, policy=policy, min_confidence=min_confidence)
+    except Exception as exc:  # noqa: BLE001 - an initializer that raises breaks the pool, and
+        # every file would then look like a crash; say what is wrong instead.
+        _worker["broken"] = f"cannot load the model: {describe(exc)}"
+        _worker["trace"] = traceback.format_exc()
 
 
 def _analyse_in_worker(path: str) -> Analysis:
-    analyzer = _worker["analyzer"]
-    assert isinstance(analyzer, Analyzer)
+    analyzer = _worker.get("analyzer")
+    if not isinstance(analyzer, Analyzer):
+        reason, trace = str(_worker.get("broken")), str(_worker.get("trace"))
+        return Analysis(Path(path), error=reason, trace=trace)
     return analyzer.analyse(path)
 
 
 class AnalysisPool:
     """Analyses files on ``jobs`` worker processes (in this process when ``jobs == 1``).
 
-    Use as a context manager; :meth:`submit` returns a future. The caller bounds
-    how many futures it keeps in flight, which keeps memory flat.
+    Use as a context manager; :meth:`submit` returns a future, :meth:`result` turns it
+    into an :class:`Analysis` and never raises. The caller bounds how many futures it
+    keeps in flight, which keeps memory flat.
+
+    A worker that dies (a decoder crash, the OOM killer) breaks the whole process
+    pool and every future in flight with it. The pool is then restarted, and each of
+    those files is analysed again on a worker of its own, so the crash is pinned on
+    the file that caused it and the others are analysed as usual.
     """
 
     def __init__(
@@ -163,28 +188,64 @@ class AnalysisPool:
         self.bundle = load_bundle(bundle_path)
         self._local: Analyzer | None = None
         self._pool: ProcessPoolExecutor | None = None
+        self._alone: ProcessPoolExecutor | None = None  # re-runs files of a crashed pool
+        self._initargs = (str(self.bundle.path), policy, min_confidence)
         if self.jobs == 1:
             self._local = Analyzer(self.bundle, policy=policy, min_confidence=min_confidence)
         else:
-            # forkserver: workers never inherit a parent's threads (TensorFlow's, tqdm's),
-            # which plain fork can deadlock on.
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.jobs,
-                mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_init_worker,
-                initargs=(str(self.bundle.path), policy, min_confidence),
-            )
+            self._pool = self._new_pool(self.jobs)
+
+    def _new_pool(self, workers: int) -> ProcessPoolExecutor:
+        # forkserver: workers never inherit a parent's threads (TensorFlow's, tqdm's),
+        # which plain fork can deadlock on.
+        return ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_init_worker,
+            initargs=self._initargs,
+        )
 
     def submit(self, path: str | os.PathLike) -> Future[Analysis]:
         if self._pool is not None:
-            return self._pool.submit(_analyse_in_worker, str(path))
+            try:
+                return self._pool.submit(_analyse_in_worker, str(path))
+            except BrokenProcessPool:  # a worker died since the last submit
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool(self.jobs)
+                return self._pool.submit(_analyse_in_worker, str(path))
         done: Future[Analysis] = Future()
         done.set_result(self._local.analyse(path))  # type: ignore[union-attr]
         return done
 
+    def result(self, future: Future[Analysis], path: str | os.PathLike) -> Analysis:
+        """The analysis of ``path`` that ``future`` (from :meth:`submit`) stands for."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            return self._analyse_alone(path)
+        except Exception as exc:  # noqa: BLE001 - e.g. a result that could not be sent back
+            reason = f"unexpected {type(exc).__name__} while analysing: {describe(exc, path)}"
+            return Analysis(Path(path), error=reason, trace=traceback.format_exc())
+
+    def _analyse_alone(self, path: str | os.PathLike) -> Analysis:
+        """Analyse ``path`` on a worker of its own: if that one dies too, the file is why."""
+        if self._alone is None:
+            self._alone = self._new_pool(1)
+        try:
+            return self._alone.submit(_analyse_in_worker, str(path)).result()
+        except BrokenProcessPool:
+            self._alone.shutdown(wait=False, cancel_futures=True)
+            self._alone = None
+            return Analysis(
+                Path(path),
+                error="the analysis process died on this file (a decoder crash, or out of memory)",
+            )
+
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        for pool in (self._pool, self._alone):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._alone = None
 
     def __enter__(self) -> AnalysisPool:
         return self
@@ -207,10 +268,10 @@ def analyse_paths(
     long ``paths`` is.
     """
     with AnalysisPool(bundle_path, policy=policy, min_confidence=min_confidence, jobs=jobs) as pool:
-        pending: deque[Future[Analysis]] = deque()
+        pending: deque[tuple[Future[Analysis], str | os.PathLike]] = deque()
         for p in paths:
-            pending.append(pool.submit(p))
+            pending.append((pool.submit(p), p))
             if len(pending) >= 2 * pool.jobs:
-                yield pending.popleft().result()
+                yield pool.result(*pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield pool.result(*pending.popleft())

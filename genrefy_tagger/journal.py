@@ -1,9 +1,12 @@
 """The change journal: one JSON line per file genrefy changed, and ``undo``.
 
-Every run appends to its own JSON Lines file (``default_journal_path``). A line is
-written with a single ``write`` and fsynced before the next file is touched, so
-after a crash the journal lists every changed file, at worst followed by one
-torn line, which ``read_journal`` skips. A line looks like::
+Every run appends to its own JSON Lines file (``default_journal_path``). Its folder
+is created and checked writable when the run starts, before any analysis; the file
+itself only when the first change is recorded, so a run that changes nothing leaves
+no journal. A line is written with a single ``write`` and fsynced before the file it
+describes is touched, so after a crash the journal lists every changed file (and at
+most one change that never happened), at worst followed by one torn line, which
+``read_journal`` skips. A line looks like::
 
     {"time": "2026-11-25T16:40:00+00:00", "path": "/music/a.flac", "model": "gtzan-cnn-1",
      "previous": {"genres": ["Jazz"], "provenance": null},
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,23 +29,43 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .isolation import describe, interrupts_deferred
 from .state import state_dir
 from .tags import TagError, TagState, read_tags, write_genres
 
 log = logging.getLogger(__name__)
 
+_STATE_HINT = "set GENREFY_STATE_DIR or use --journal FILE"
+
+
+class JournalError(Exception):
+    """The journal cannot be kept where it should be; the message is one line."""
+
 
 class Journal:
-    """Append-only JSON Lines record of changed files, durable line by line."""
+    """Append-only JSON Lines record of changed files, durable line by line.
+
+    Creating one checks that ``path`` can be written (JournalError if not); the file
+    appears with the first :meth:`record`.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # O_APPEND: each line lands whole at the end even if two runs share a file.
-        self._fd: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if _ends_torn(self.path):
-            # A crash mid-line: start on a fresh line so the next record stays readable.
-            self._write(b"\n")
+        check_writable(self.path)
+        self._fd: int | None = None
+        self._closed = False
+        self.recorded = 0  # changes recorded by this instance
+
+    def _open(self) -> int:
+        if self._closed:
+            raise ValueError("journal is closed")
+        if self._fd is None:
+            # O_APPEND: each line lands whole at the end even if two runs share a file.
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if _ends_torn(self.path):
+                # A crash mid-line: start on a fresh line so the next record stays readable.
+                self._write(b"\n")
+        return self._fd
 
     def record(self, path: Path, previous: TagState, new: TagState, *, model: str) -> None:
         entry = {
@@ -52,8 +76,10 @@ class Journal:
             "new": _state_to_json(new),
         }
         self._write(json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n")
+        self.recorded += 1
 
     def close(self) -> None:
+        self._closed = True
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
@@ -70,12 +96,31 @@ class Journal:
         self.close()
 
     def _write(self, data: bytes) -> None:
-        if self._fd is None:
-            raise ValueError("journal is closed")
-        written = os.write(self._fd, data)
+        fd = self._open()
+        written = os.write(fd, data)
         if written != len(data):  # only on a full disk; finish the line anyway
-            os.write(self._fd, data[written:])
-        os.fsync(self._fd)
+            os.write(fd, data[written:])
+        os.fsync(fd)
+
+
+def check_writable(path: Path) -> None:
+    """Create ``path``'s folder and prove a file can be written there; JournalError if not.
+
+    Nothing is left behind: an existing journal is opened for appending (and not
+    changed), otherwise a probe file is created and removed again.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            with open(path, "ab"):
+                pass
+        else:
+            fd, probe = tempfile.mkstemp(prefix=".genrefy-probe-", dir=path.parent)
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        message = f"cannot write the journal {path}: {describe(exc)} ({_STATE_HINT})"
+        raise JournalError(message) from exc
 
 
 def _ends_torn(path: Path) -> bool:
@@ -94,7 +139,12 @@ def default_journal_path(now: datetime | None = None) -> Path:
     else ``~/.local/state/genrefy``.
     """
     now = now or datetime.now()
-    base = state_dir()
+    try:
+        base = state_dir()
+    except RuntimeError:  # no HOME and no password entry
+        base = Path("~")
+    if not base.is_absolute():
+        raise JournalError(f"cannot tell where to keep the journal ({_STATE_HINT})")
     return base / "journal" / f"{now:%Y%m%d-%H%M%S}.jsonl"
 
 
@@ -135,6 +185,11 @@ class UndoResult:
     reason: str
 
 
+#: The reason for a file that holds exactly its previous genres: restored before, or
+#: a change journalled but never made (the run was stopped before or during the write).
+NOTHING_TO_UNDO = "nothing to undo: it has its previous genres"
+
+
 def undo(path_to_journal: str | os.PathLike, *, dry_run: bool = False) -> Iterator[UndoResult]:
     """Restore each journalled file's previous tags, newest change first.
 
@@ -148,7 +203,15 @@ def undo(path_to_journal: str | os.PathLike, *, dry_run: bool = False) -> Iterat
         by_path.setdefault(entry["path"], []).append(entry)
         last_seen[entry["path"]] = index
     for name in sorted(by_path, key=last_seen.__getitem__, reverse=True):
-        yield _undo_file(Path(name), by_path[name], dry_run=dry_run)
+        try:
+            # Ctrl-C waits until this file is restored (or left untouched).
+            with interrupts_deferred():
+                result = _undo_file(Path(name), by_path[name], dry_run=dry_run)
+        except Exception as exc:  # noqa: BLE001 - one file must not stop the undo
+            log.debug("undo of %s failed", name, exc_info=True)
+            reason = f"unexpected {type(exc).__name__}: {describe(exc, name)}"
+            result = UndoResult(Path(name), "failed", reason)
+        yield result
 
 
 def _undo_file(path: Path, entries: list[dict[str, Any]], *, dry_run: bool) -> UndoResult:
@@ -164,7 +227,7 @@ def _undo_file(path: Path, entries: list[dict[str, Any]], *, dry_run: bool) -> U
     except TagError as exc:
         return UndoResult(path, "failed", str(exc))
     if current == target:
-        return UndoResult(path, "skipped", "already restored")
+        return UndoResult(path, "skipped", NOTHING_TO_UNDO)
     if current != ours:
         return UndoResult(path, "skipped", f"changed since (now {_describe(current)}), left alone")
     if dry_run:

@@ -191,7 +191,12 @@ def lite_interpreter(path: Path, *, threads: int = 1) -> Any:
                 "running the model needs ai-edge-litert (pip install ai-edge-litert) or tensorflow"
             ) from exc
     interpreter = Interpreter(model_path=str(path), num_threads=threads)
-    interpreter.allocate_tensors()
+    # LiteRT's C++ logs "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." to fd 2
+    # here, once per process, and offers no setting to stop it; real errors still raise.
+    from .audio import quiet_decoder
+
+    with quiet_decoder():
+        interpreter.allocate_tensors()
     return interpreter
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,11 @@ from typing import IO, Any
 
 #: Every row falls in exactly one of these; the summary counts them.
 CATEGORIES = ("tagged", "unchanged", "unsure", "failed")
+
+#: The reason of a file left alone because this model already analysed it (+ the model,
+#: and the options of this run it did not get, see ``tagger._policy_changes``).
+ALREADY_ANALYSED = "already analysed by "
+_FORCE_HINT = re.compile(re.escape(ALREADY_ANALYSED) + r"(\S+); use --force to apply (.+)$")
 
 CSV_FIELDS = (
     "path",
@@ -95,9 +101,29 @@ def _relative(path: Path, base: Path | None) -> str:
 class Summary:
     counts: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    #: reason → files a new policy did not reach because this model already analysed them
+    not_reached: Counter = field(default_factory=Counter)
 
     def add(self, row: Row) -> None:
         self.counts[row.category] += 1
+        if row.action == "unchanged" and _FORCE_HINT.match(row.reason):
+            self.not_reached[row.reason] += 1
+
+    def policy_hint(self) -> str | None:
+        """One line for files left alone although this run's options would change them."""
+        if not self.not_reached:
+            return None
+        n = sum(self.not_reached.values())
+        models, options = set(), []
+        for reason in self.not_reached:
+            model, wanted = _FORCE_HINT.match(reason).groups()  # type: ignore[union-attr]
+            models.add(model)
+            options += [o for o in wanted.split(" and ") if o not in options]
+        left = "was left alone" if n == 1 else "were left alone"
+        return (
+            f"{n} file{'s' if n != 1 else ''} already analysed by {', '.join(sorted(models))} "
+            f"{left}; use --force to apply {' and '.join(options)}"
+        )
 
     @property
     def total(self) -> int:

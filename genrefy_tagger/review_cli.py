@@ -73,7 +73,7 @@ def apply(
 ) -> int:
     """``--apply``: check the whole plan, then write its ``tag`` rows; returns the exit status."""
     from .cache import open_cache
-    from .journal import Journal, default_journal_path
+    from .journal import Journal, JournalError, default_journal_path
     from .plan import PlanError, apply_plan, read_plan
     from .report import format_row
 
@@ -84,7 +84,11 @@ def apply(
         return EXIT_USAGE
     start = time.perf_counter()
     counts: Counter[str] = Counter()
-    journal = None if dry_run else Journal(journal_path or default_journal_path())
+    try:
+        journal = None if dry_run else Journal(journal_path or default_journal_path())
+    except JournalError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return EXIT_USAGE
     # Not for lookups (nothing is analysed): writes re-key the analyses they keep valid.
     cache = None if dry_run else open_cache(None)
     try:

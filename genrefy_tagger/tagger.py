@@ -1,7 +1,8 @@
 """A library run: walk → read current tags → analyse → decide → write → report rows.
 
 Analysis runs on worker processes; every tag write happens here, in the main
-process, one file at a time, atomically, and is journalled before the next.
+process, one file at a time, atomically, and is journalled before it is made.
+Each phase of each file is isolated (see :mod:`genrefy_tagger.isolation`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from pathlib import Path
 from .cache import CachedPool, open_cache
 from .config import display_name
 from .engine import Analysis
+from .isolation import ErrorLog, describe, interrupts_deferred, one_line
 from .journal import Journal
 from .plan import file_identity
-from .report import Row
+from .report import ALREADY_ANALYSED, Row
 from .tags import (
     SUPPORTED_EXTENSIONS,
     TagError,
@@ -29,7 +31,7 @@ from .tags import (
     read_tags,
     write_genres,
 )
-from .walk import walk
+from .walk import Found, walk
 from .windows import WindowPolicy
 
 
@@ -58,25 +60,31 @@ class _Pending:
     stat: os.stat_result | None = None  # when it was submitted, to re-key the cache after a write
 
 
-def run(paths: Iterable[str | Path], options: Options, journal: Journal | None) -> Iterator[Row]:
-    """Process every audio file under ``paths``; yield one :class:`Row` per file, in order."""
+def run(
+    paths: Iterable[str | Path],
+    options: Options,
+    journal: Journal | None,
+    errors: ErrorLog | None = None,
+) -> Iterator[Row]:
+    """Process every audio file under ``paths``; yield one :class:`Row` per file, in order.
+
+    Nothing one file does stops the run: any exception in any phase becomes that
+    file's ``failed`` row with a one-line reason, and the traceback of anything
+    unexpected goes to ``errors``.
+    """
+    errors = errors or ErrorLog(None)
     with _analysis_pool(options) as pool:
         model_tag = pool.bundle.tag
         queue: deque[Row | _Pending] = deque()
         in_flight = 0
+
+        def settle(pending: _Pending) -> Row:
+            return _settle(pending, pool, options, model_tag, journal, errors)
+
         for found in walk(paths, extensions=SUPPORTED_EXTENSIONS, recursive=options.recursive):
-            if found.problem:
-                queue.append(Row(found.path, "failed", found.problem))
-            else:
-                identity = file_identity(found.path) if options.identify else {}
-                entry = _prepare(found.path, options, model_tag)
-                if isinstance(entry, TagState):
-                    before = _stat(found.path)
-                    entry = _Pending(found.path, entry, pool.submit(found.path), identity, before)
-                    in_flight += 1
-                else:
-                    entry = replace(entry, identity=identity)
-                queue.append(entry)
+            entry = _start(found, options, model_tag, pool, errors)
+            in_flight += isinstance(entry, _Pending)
+            queue.append(entry)
             # Hand back everything already settled, and wait once too much is in flight.
             while queue and (
                 isinstance(queue[0], Row) or queue[0].future.done() or in_flight > 2 * pool.jobs
@@ -84,13 +92,32 @@ def run(paths: Iterable[str | Path], options: Options, journal: Journal | None) 
                 head = queue.popleft()
                 if isinstance(head, _Pending):
                     in_flight -= 1
-                    head = _settle(head, pool, options, model_tag, journal)
+                    head = settle(head)
                 yield head
         while queue:
             head = queue.popleft()
-            if isinstance(head, _Pending):
-                head = _settle(head, pool, options, model_tag, journal)
-            yield head
+            yield settle(head) if isinstance(head, _Pending) else head
+
+
+def _start(
+    found: Found, options: Options, model_tag: str, pool: CachedPool, errors: ErrorLog
+) -> Row | _Pending:
+    """The row of a file that needs no analysis, or its analysis under way."""
+    if found.problem:
+        return Row(found.path, "failed", found.problem)
+    try:
+        identity = file_identity(found.path) if options.identify else {}
+        entry = _prepare(found.path, options, model_tag)
+    except Exception as exc:  # noqa: BLE001 - one file must not stop the run
+        return Row(found.path, "failed", errors.unexpected(found.path, "reading tags", exc))
+    if isinstance(entry, Row):
+        return replace(entry, identity=identity)
+    try:
+        before = _stat(found.path)
+        return _Pending(found.path, entry, pool.submit(found.path), identity, before)
+    except Exception as exc:  # noqa: BLE001
+        reason = errors.unexpected(found.path, "starting the analysis", exc)
+        return Row(found.path, "failed", reason, current=entry.genres, identity=identity)
 
 
 @contextmanager
@@ -119,12 +146,21 @@ def _stat(path: Path) -> os.stat_result | None:
 
 
 def _settle(
-    pending: _Pending, pool: CachedPool, options: Options, model_tag: str, journal: Journal | None
+    pending: _Pending,
+    pool: CachedPool,
+    options: Options,
+    model_tag: str,
+    journal: Journal | None,
+    errors: ErrorLog,
 ) -> Row:
-    row = _finish(pending, pending.future.result(), options, model_tag, journal)
+    analysis = pool.result(pending.future, pending.path)
+    row = _finish(pending, analysis, options, model_tag, journal, errors)
     if row.action == "tag" and not options.dry_run and pending.stat is not None:
         # Only tags changed (write_genres verified the audio): the analysis still holds.
-        pool.renew(pending.path, pending.stat)
+        try:
+            pool.renew(pending.path, pending.stat)
+        except Exception as exc:  # noqa: BLE001 - the file is written; only the cache lags
+            errors.unexpected(pending.path, "updating the analysis cache", exc)
     return replace(row, identity=pending.identity)
 
 
@@ -133,13 +169,31 @@ def _prepare(path: Path, options: Options, model_tag: str) -> Row | TagState:
     try:
         state = read_tags(path)
     except TagError as exc:
-        return Row(path, "failed", str(exc))
+        return Row(path, "failed", one_line(str(exc), path))
     done_by = parse_provenance(state.provenance or "").get("model")
     if done_by == model_tag and not options.force:
-        return Row(path, "unchanged", f"already analysed by {model_tag}", current=state.genres)
+        reason = ALREADY_ANALYSED + model_tag
+        missed = _policy_changes(state, options)
+        if missed:
+            reason += f"; use --force to apply {' and '.join(missed)}"
+        return Row(path, "unchanged", reason, current=state.genres)
     if state.genres and not options.overwrite and not _ours(state):
         return Row(path, "unchanged", "has a genre (use --overwrite)", current=state.genres)
     return state
+
+
+def _policy_changes(state: TagState, options: Options) -> list[str]:
+    """The options of this run that would change a file this model already tagged.
+
+    (``--min-confidence`` never would: a re-analysis below it writes nothing.)
+    """
+    written = parse_provenance(state.provenance or "").get("genres")
+    missed = []
+    if written and len(written.split("|")) != options.top_k:
+        missed.append(f"--top-k {options.top_k}")
+    if options.overwrite and state.genres and not _ours(state):
+        missed.append("--overwrite")
+    return missed
 
 
 def _ours(state: TagState) -> bool:
@@ -154,10 +208,34 @@ def _finish(
     options: Options,
     model_tag: str,
     journal: Journal | None,
+    errors: ErrorLog,
 ) -> Row:
     path, state = pending.path, pending.state
     if analysis.error:
-        return Row(path, "failed", analysis.error, current=state.genres)
+        reason = analysis.error
+        if analysis.trace:
+            reason = errors.unexpected(path, "analysing", reason=reason, trace=analysis.trace)
+        return Row(path, "failed", reason, current=state.genres)
+    try:
+        row = _decide(path, state, analysis, options)
+    except Exception as exc:  # noqa: BLE001 - one file must not stop the run
+        reason = errors.unexpected(path, "deciding", exc)
+        return Row(path, "failed", reason, current=state.genres)
+    if row.action != "tag" or options.dry_run:
+        return row
+    try:
+        # Ctrl-C waits until this file is written and journalled (or left untouched).
+        with interrupts_deferred():
+            _write(row, state, analysis, options, model_tag, journal)
+    except TagError as exc:
+        return replace(row, action="failed", reason=one_line(str(exc), path))
+    except Exception as exc:  # noqa: BLE001
+        return replace(row, action="failed", reason=errors.unexpected(path, "writing", exc))
+    return row
+
+
+def _decide(path: Path, state: TagState, analysis: Analysis, options: Options) -> Row:
+    """What should happen to the file: a row with action tag, unsure or unchanged."""
     decision = analysis.decision
     if decision is None:
         return Row(path, "unsure", analysis.note or "", current=state.genres)
@@ -173,16 +251,24 @@ def _finish(
         return Row(path, "unsure", "below --min-confidence", **details)
     if proposed == state.genres:
         return Row(path, "unchanged", "already has this genre", **details)
-    if options.dry_run:
-        return Row(path, "tag", "", **details)
-    provenance = format_provenance(model_tag, decision.confidence, proposed)
-    new = TagState(proposed, provenance)
+    return Row(path, "tag", "", **details)
+
+
+def _write(
+    row: Row,
+    state: TagState,
+    analysis: Analysis,
+    options: Options,
+    model_tag: str,
+    journal: Journal | None,
+) -> None:
+    assert analysis.decision is not None
+    provenance = format_provenance(model_tag, analysis.decision.confidence, row.proposed)
     if journal is not None:
         # Journalled before the write: a crash mid-write can leave an entry for a
         # change that never happened (undo skips it), never a change without an entry.
-        journal.record(path, state, new, model=model_tag)
-    try:
-        write_genres(path, proposed, provenance=provenance, keep_mtime=options.keep_mtime)
-    except TagError as exc:
-        return Row(path, "failed", str(exc), **details)
-    return Row(path, "tag", "", **details)
+        try:
+            journal.record(row.path, state, TagState(row.proposed, provenance), model=model_tag)
+        except OSError as exc:
+            raise TagError(f"cannot record the change in the journal: {describe(exc)}") from exc
+    write_genres(row.path, row.proposed, provenance=provenance, keep_mtime=options.keep_mtime)

@@ -54,6 +54,7 @@ def _run_options(f):
         type=click.Path(file_okay=False, path_type=Path),
         default=Path(".cache/features"),
         show_default=True,
+        help="Where window features are cached (shared by every run).",
     )(f)
     return f
 
@@ -85,9 +86,18 @@ def _log_command(out: Path) -> None:
     _write(path, [*done, _command_line()])
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
-    """Train, tune, evaluate and export genrefy's genre model."""
+    """Train genrefy's genre models on GTZAN and export them as bundles for genrefy-tag.
+
+    \b
+    The hybrid model, one step at a time (each reads and writes files in --out):
+      prepare → tune → evaluate → train → export     or all of them: ship
+    The musicnn model (pretrained MSD_musicnn front-end + a trained head):
+      import-musicnn → musicnn-fidelity → musicnn-tune → musicnn-head
+
+    Run 'genrefy-train COMMAND -h' for a command's options.
+    """
 
 
 # --- steps ------------------------------------------------------------------------------------
@@ -319,7 +329,9 @@ def _prepare_options(f):
     f = click.option(
         "--augment", default=2, show_default=True, help="Augmented copies per training clip."
     )(f)
-    f = click.option("--seed", default=0, show_default=True)(f)
+    f = click.option(
+        "--seed", default=0, show_default=True, help="Random seed of the split and training."
+    )(f)
     f = click.option(
         "--splits",
         default=None,
@@ -362,7 +374,7 @@ _VERSION = click.option(
 )
 
 
-@main.command()
+@main.command(short_help="Find the clips, plan the splits, cache the features.")
 @_data_option
 @_run_options
 @_prepare_options
@@ -372,7 +384,7 @@ def prepare(data, out, jobs, cache, split, folds, augment, seed, splits) -> None
     _prepare(data, out, split, folds, augment, seed, splits, jobs=jobs, cache_dir=cache)
 
 
-@main.command(name="tune")
+@main.command(name="tune", short_help="Search hyperparameters with Optuna (resumable).")
 @_run_options
 @_tune_options
 def tune_cmd(out, jobs, cache, trials, timeout, tune_folds, tune_epochs) -> None:
@@ -381,7 +393,7 @@ def tune_cmd(out, jobs, cache, trials, timeout, tune_folds, tune_epochs) -> None
     _tune(out, trials, timeout, tune_folds, tune_epochs, jobs=jobs, cache_dir=cache)
 
 
-@main.command(name="train")
+@main.command(name="train", short_help="Train the final model on the training clips.")
 @_run_options
 @_HP_OPTION
 @_fit_options
@@ -391,7 +403,7 @@ def train_cmd(out, jobs, cache, hp_file, epochs, patience, windows_per_epoch) ->
     _train(out, hp_file, _fit(epochs, patience, windows_per_epoch), jobs=jobs, cache_dir=cache)
 
 
-@main.command(name="evaluate")
+@main.command(name="evaluate", short_help="Cross-validate, and score the test clips once.")
 @_run_options
 @_HP_OPTION
 @_fit_options
@@ -407,7 +419,7 @@ def evaluate_cmd(
     _evaluate(out, hp_file, cv, leaky, test, fit, jobs=jobs, cache_dir=cache)
 
 
-@main.command(name="export")
+@main.command(name="export", short_help="Write the bundle: .keras, .tflite, bundle.json.")
 @_run_options
 @_BUNDLE
 @_VERSION
@@ -423,7 +435,7 @@ def export_cmd(out, jobs, cache, bundle, version, example) -> None:
     _export(out, bundle or out / "bundle", version, example)
 
 
-@main.command()
+@main.command(short_help="Every step, end to end, into one bundle.")
 @_data_option
 @_run_options
 @_BUNDLE
@@ -453,10 +465,11 @@ def ship(
     patience,
     windows_per_epoch,
 ) -> None:
-    """Everything, end to end (default bundle: the shipped one).
+    """Every step, end to end: prepare, tune, evaluate, train, export.
 
-    ``--hp`` fixes the hyperparameters (a JSON of them, or a bundle.json) instead of the
-    study's best; with ``--trials 0`` nothing is tuned.
+    The bundle goes to --bundle (default: the shipped hybrid model's folder).
+    --hp fixes the hyperparameters (a JSON of them, or a bundle.json) instead
+    of the study's best; with --trials 0 nothing is tuned.
     """
     _log_command(out)
     kw = {"jobs": jobs, "cache_dir": cache}

@@ -111,7 +111,7 @@ def _validation_sets(gtzan: Path, cache: Path, bundle: Path) -> dict[str, Any]:
 # --------------------------------------------------------------------------- commands
 
 
-@click.command("import-musicnn")
+@click.command("import-musicnn", short_help="Convert the MSD_musicnn weights to Keras.")
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=BUNDLE_DIR)
 def import_musicnn_cmd(source: Path, out: Path) -> None:
@@ -126,7 +126,7 @@ def import_musicnn_cmd(source: Path, out: Path) -> None:
     )
 
 
-@click.command("musicnn-fidelity")
+@click.command("musicnn-fidelity", short_help="Check the port against the published taggrams.")
 @_gtzan_option
 @_bundle_option
 @_cache_option
@@ -194,7 +194,7 @@ def _objective_factory(sets: dict[str, Any]) -> Any:
     return objective
 
 
-@click.command("musicnn-tune")
+@click.command("musicnn-tune", short_help="Tune the musicnn head with Optuna.")
 @_gtzan_option
 @_bundle_option
 @_cache_option
@@ -349,12 +349,12 @@ def choose_min_confidence(labels: np.ndarray, probs: np.ndarray, target: float =
     return {"min_confidence": 0.95, "target_accuracy": target, "kept": float((conf >= 0.95).mean())}
 
 
-@click.command("musicnn-head")
+@click.command("musicnn-head", short_help="Train the musicnn head, test it once, write the bundle.")
 @_gtzan_option
 @_bundle_option
 @_cache_option
 @click.option("--choice", type=click.Path(exists=True, path_type=Path), default=DEFAULT_CHOICE)
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Random seed of the training.")
 def musicnn_head_cmd(gtzan: Path, bundle: Path, cache: Path, choice: Path, seed: int) -> None:
     """Refit the chosen head on all of ff-train, evaluate on ff-test ONCE, write the bundle."""
     from .musicnn_bundle import write_musicnn_bundle
@@ -380,7 +380,7 @@ COMMANDS = [import_musicnn_cmd, musicnn_fidelity_cmd, musicnn_tune_cmd, musicnn_
 __all__ = ["COMMANDS"]
 
 
-@click.group()
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """The musicnn commands on their own (normally registered in ``genrefy-train``)."""
 

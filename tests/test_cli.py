@@ -14,7 +14,7 @@ from audiofiles import make_audio
 from click.testing import CliRunner
 
 from genrefy_tagger.cli import main
-from genrefy_tagger.tags import read_tags
+from genrefy_tagger.tags import read_tags, write_genres
 
 KINDS = ("mp3", "flac", "ogg", "m4a", "opus", "wav")
 
@@ -95,6 +95,7 @@ def test_tag_then_undo(library: Path, tiny_bundle: Path):
     undone = CliRunner().invoke(main, ["--undo", journal])
     assert undone.exit_code == 0, undone.output
     assert lines_starting(undone.output, "restored") == len(KINDS)
+    assert f"{len(KINDS)} files: {len(KINDS)} restored, 0 skipped, 0 failed" in undone.output
     for path in library.rglob("*.*"):
         assert read_tags(path).genres == () and read_tags(path).provenance is None
 
@@ -163,3 +164,109 @@ def test_subprocess_run_in_parallel(library: Path, tiny_bundle: Path):
     assert out.returncode == 0, out.stderr
     assert lines_starting(out.stdout, "would tag") == len(KINDS)
     assert "Traceback" not in out.stderr
+    assert "XNNPACK" not in out.stdout + out.stderr  # LiteRT's log line is silenced
+
+
+def test_quiet_prints_only_the_summary(library: Path, tmp_path: Path):
+    """With the real shipped model, in a real process: no third-party log lines either."""
+    cmd = [sys.executable, "-m", "genrefy_tagger", "-q", "-j", "1", "--model", "hybrid"]
+    out = subprocess.run([*cmd, str(library)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    summary, journal = out.stdout.splitlines()
+    assert summary.startswith(f"{len(KINDS)} files: ") and journal.startswith("journal: ")
+
+
+def test_missing_paths_are_a_usage_error_listing_them(library: Path, tmp_path: Path):
+    result = tag([str(library), str(tmp_path / "nope"), str(tmp_path / "gone.mp3")], Path("x"))
+    assert result.exit_code == 2
+    assert f"no such file or folder: {tmp_path / 'nope'}, {tmp_path / 'gone.mp3'}" in (
+        result.output
+    )
+    assert not (tmp_path / "state").exists()
+
+
+def test_an_unknown_model_is_a_usage_error_listing_the_models(library: Path):
+    result = CliRunner().invoke(main, ["--model", "rock-detector", str(library)])
+    assert result.exit_code == 2
+    assert "unknown model 'rock-detector': use one of hybrid, musicnn" in result.output
+
+
+@pytest.mark.parametrize("how", ["GENREFY_STATE_DIR", "--journal"])
+def test_an_unwritable_journal_location_stops_before_any_analysis(
+    how: str, library: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    before = digest(library)
+    extra = ["--journal", str(blocker / "j.jsonl")] if how == "--journal" else []
+    if how == "GENREFY_STATE_DIR":
+        monkeypatch.setenv("GENREFY_STATE_DIR", str(blocker / "state"))
+    result = CliRunner().invoke(main, [*extra, "--model", "hybrid", str(library)])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: cannot write the journal ")
+    assert len(result.output.splitlines()) == 1  # one line; nothing was analysed
+    assert digest(library) == before
+
+
+def test_a_run_that_changes_nothing_leaves_no_journal(library: Path, tmp_path: Path):
+    args = ["--model", "hybrid", "-j", "1", "--min-confidence", "1", str(library)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0 and f"{len(KINDS)} unsure" in result.output
+    assert "journal:" not in result.output
+    assert list((tmp_path / "state" / "journal").iterdir()) == []
+
+
+def test_a_new_policy_on_analysed_files_hints_at_force(library: Path):
+    runner = CliRunner()
+    args = ["--model", "hybrid", "--min-confidence", "0", "-j", "1"]
+    assert runner.invoke(main, [*args, str(library)]).exit_code == 0
+    again = runner.invoke(main, [*args, str(library)])
+    assert "--force" not in again.output  # same policy: nothing to say
+    wider = runner.invoke(main, [*args, "--top-k", "2", str(library)])
+    assert (
+        f"{len(KINDS)} files already analysed by gtzan-hybrid@1.1.0 were left alone; "
+        "use --force to apply --top-k 2"
+    ) in wider.output
+    shown = runner.invoke(main, [*args, "-v", "--top-k", "2", str(library)])
+    assert "(already analysed by gtzan-hybrid@1.1.0; use --force to apply --top-k 2)" in (
+        shown.output
+    )
+    edited = sorted(library.rglob("*.flac"))[0]  # someone retagged it since
+    write_genres(edited, ["Jazz"], provenance=read_tags(edited).provenance)
+    overwrite = runner.invoke(main, [*args, "--overwrite", str(library)])
+    assert (
+        "1 file already analysed by gtzan-hybrid@1.1.0 was left alone; "
+        "use --force to apply --overwrite"
+    ) in overwrite.output
+    forced = runner.invoke(main, [*args, "--top-k", "2", "--force", "--overwrite", str(library)])
+    assert "use --force" not in forced.output
+    assert all(len(read_tags(p).genres) == 2 for p in library.rglob("*.*"))
+
+
+def test_reasons_do_not_repeat_the_path(library: Path, tiny_bundle: Path, tmp_path: Path):
+    (library / "broken.mp3").write_text("this is not audio")
+    (library / "empty.flac").write_bytes(b"")
+    report = tmp_path / "r.json"
+    tag(["--report", str(report), str(library)], tiny_bundle)
+    rows = json.loads(report.read_text())
+    rows = rows["rows"] if isinstance(rows, dict) else rows  # a list, or a plan with rows
+    reasons = [r["reason"] for r in rows if r["action"] == "failed"]
+    assert len(reasons) == 2
+    assert all(r and str(library) not in r and "broken.mp3" not in r for r in reasons)
+
+
+def test_help_everywhere():
+    from model_training.cli import main as train
+
+    runner = CliRunner()
+    for flag in ("-h", "--help"):
+        assert "Exit status" in runner.invoke(main, [flag]).output
+        listing = runner.invoke(train, [flag], terminal_width=80)
+        assert listing.exit_code == 0, listing.output
+        commands = listing.output.split("Commands:")[1].splitlines()
+        assert len([c for c in commands if c.strip()]) >= 10
+        assert not any(c.rstrip().endswith("...") for c in commands)  # nothing cut off
+        for name in train.commands:
+            sub = runner.invoke(train, [name, flag])
+            assert sub.exit_code == 0 and sub.output.startswith("Usage: "), (name, sub.output)

@@ -11,7 +11,14 @@ import mutagen
 import pytest
 from audiofiles import make_audio
 
-from genrefy_tagger.journal import Journal, default_journal_path, read_journal, undo
+from genrefy_tagger.journal import (
+    NOTHING_TO_UNDO,
+    Journal,
+    JournalError,
+    default_journal_path,
+    read_journal,
+    undo,
+)
 from genrefy_tagger.tags import TagState, read_tags, write_genres
 
 KINDS = ("mp3", "flac", "m4a", "wma", "wv", "opus")
@@ -87,7 +94,7 @@ def test_second_undo_is_a_no_op(tmp_path, library):
     list(undo(journal_path))
     digests = [sha256(p) for p in library]
     results = list(undo(journal_path))
-    assert {(r.action, r.reason) for r in results} == {("skipped", "already restored")}
+    assert {(r.action, r.reason) for r in results} == {("skipped", NOTHING_TO_UNDO)}
     assert [sha256(p) for p in library] == digests
 
 
@@ -148,7 +155,7 @@ def test_file_changed_twice_in_one_journal_goes_back_to_the_start(tmp_path, libr
         tag_and_record(journal, path, ["Pop"], PROV)
     assert [r.action for r in undo(tmp_path / "j.jsonl")] == ["restored"]
     assert read_tags(path) == original
-    assert [r.reason for r in undo(tmp_path / "j.jsonl")] == ["already restored"]
+    assert [r.reason for r in undo(tmp_path / "j.jsonl")] == [NOTHING_TO_UNDO]
 
 
 def test_default_journal_path(monkeypatch, tmp_path):
@@ -167,7 +174,52 @@ def test_default_journal_path(monkeypatch, tmp_path):
     assert default_journal_path().name.endswith(".jsonl")
 
 
-def test_journal_creates_parent_folders(tmp_path):
+def test_journal_creates_parent_folders_but_no_empty_file(tmp_path, library):
     path = tmp_path / "a" / "b" / "run.jsonl"
     Journal(path).close()
-    assert path.is_file() and read_journal(path) == []
+    assert path.parent.is_dir() and not path.exists()  # a run that changed nothing
+    assert list(path.parent.iterdir()) == []  # the writability probe is gone too
+    with Journal(path) as journal:
+        assert not path.exists()
+        tag_and_record(journal, library[1], ["Rock"], PROV)
+        assert journal.recorded == 1
+    assert len(read_journal(path)) == 1
+
+
+@pytest.mark.parametrize("where", ["under a file", "a folder"])
+def test_an_unusable_location_is_refused_at_once(tmp_path, where):
+    (tmp_path / "file").write_text("x")
+    path = tmp_path / "file" / "j.jsonl" if where == "under a file" else tmp_path
+    with pytest.raises(JournalError) as caught:
+        Journal(path)
+    message = str(caught.value)
+    assert "\n" not in message and str(path) in message and "GENREFY_STATE_DIR" in message
+
+
+def test_an_existing_journal_is_checked_without_being_changed(tmp_path, library):
+    path = tag_library(tmp_path, library[:1])
+    digest = sha256(path)
+    Journal(path).close()
+    assert sha256(path) == digest
+
+
+def test_an_unusable_home_folder_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.delenv("GENREFY_STATE_DIR", raising=False)
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    (tmp_path / "home").write_text("a file, not a folder")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(JournalError, match="Not a directory .set GENREFY_STATE_DIR"):
+        Journal(default_journal_path())
+
+
+def test_undo_of_a_change_that_never_happened_leaves_the_file_alone(tmp_path, library):
+    """The run was stopped after journalling a change and before making it."""
+    path = library[1]
+    before = read_tags(path)
+    with Journal(tmp_path / "j.jsonl") as journal:
+        journal.record(path, before, TagState(("Rock",), PROV), model="m-1")
+    digest = sha256(path)
+    assert [(r.action, r.reason) for r in undo(tmp_path / "j.jsonl")] == [
+        ("skipped", NOTHING_TO_UNDO)
+    ]
+    assert sha256(path) == digest
