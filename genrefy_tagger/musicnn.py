@@ -100,11 +100,13 @@ def _hann(n_fft: int) -> np.ndarray:
     return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
 
 
-def _log_mel_frames(frames: np.ndarray, config: MusicnnConfig) -> np.ndarray:
+def _log_mel_frames(
+    frames: np.ndarray, config: MusicnnConfig, mel_basis: np.ndarray | None = None
+) -> np.ndarray:
     """(..., n_frames, n_fft) audio frames → (..., n_frames, n_mels) musicnn log-mel."""
     spectrum = np.fft.rfft(frames * _hann(config.n_fft), axis=-1)
     power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
-    mel = power @ _mel_basis(config).T
+    mel = power @ (_mel_basis(config) if mel_basis is None else mel_basis).T
     # musicnn casts to float16 before the log; the product is float32 (NumPy 1 promotion).
     mel = mel.astype(np.float16).astype(np.float32)
     return np.log10(10000.0 * mel + 1.0).astype(np.float32)
@@ -155,7 +157,12 @@ def track_patches(y: np.ndarray, config: MusicnnConfig = DEFAULT_CONFIG) -> np.n
     return out
 
 
-def window_patches(segments: np.ndarray, config: MusicnnConfig = DEFAULT_CONFIG) -> np.ndarray:
+def window_patches(
+    segments: np.ndarray,
+    config: MusicnnConfig = DEFAULT_CONFIG,
+    *,
+    mel_basis: np.ndarray | None = None,
+) -> np.ndarray:
     """Patches of decoded windows that carry ``n_fft // 2`` samples of context each side.
 
     Parameters
@@ -164,6 +171,9 @@ def window_patches(segments: np.ndarray, config: MusicnnConfig = DEFAULT_CONFIG)
         Audio from ``start - n_fft / 2`` samples to ``start + 3 s + n_fft / 2 - hop``;
         zeros where that runs outside the track. Frame ``j`` is then centred on
         ``start + j * hop``, exactly as in the whole-track spectrogram.
+    mel_basis : np.ndarray [shape=(n_mels, n_fft // 2 + 1)], optional
+        librosa's filterbank for ``config`` as a bundle ships it (``mel_basis.npy``);
+        None computes it, importing librosa (~1 s, once per process).
 
     Returns
     -------
@@ -172,7 +182,7 @@ def window_patches(segments: np.ndarray, config: MusicnnConfig = DEFAULT_CONFIG)
     segments = np.ascontiguousarray(segments, dtype=np.float32)
     if segments.ndim != 2 or segments.shape[1] != config.patch_samples:
         raise ValueError(f"expected segments (n, {config.patch_samples}), got {segments.shape}")
-    return _log_mel_frames(_frame(segments, config.n_fft, config.hop_length), config)
+    return _log_mel_frames(_frame(segments, config.n_fft, config.hop_length), config, mel_basis)
 
 
 # --------------------------------------------------------------------------- network
@@ -339,6 +349,25 @@ def head_groups(taggrams: np.ndarray, seq_len: int) -> np.ndarray:
     return np.stack(out)
 
 
+def _load_mel_basis(bundle_dir: Path, name: str | None, config: MusicnnConfig) -> np.ndarray | None:
+    """The bundle's copy of librosa's mel filterbank (None: compute it with librosa).
+
+    Tagging would otherwise import librosa (and with it SciPy's signal module and numba)
+    in every worker just for this one (96, 257) matrix: ~1 s per process.
+    """
+    from .model import BundleError
+
+    if name is None:
+        return None
+    try:
+        basis = np.load(bundle_dir / name, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"cannot read {bundle_dir / name}: {exc}") from exc
+    if basis.shape != (config.n_mels, config.n_fft // 2 + 1) or basis.dtype != np.float32:
+        raise BundleError(f"{bundle_dir / name}: {basis.dtype} {basis.shape} is not the filterbank")
+    return basis
+
+
 class _Lite:
     """One LiteRT interpreter with a static batch of 1: rows in, rows out."""
 
@@ -390,6 +419,7 @@ class MusicnnPredictor:
         files = self.meta["files"]
         self._frontend = _Lite(self.bundle_dir / files["frontend_tflite"], threads)
         self._head = _Lite(self.bundle_dir / files["head_tflite"], threads)
+        self._mel_basis = _load_mel_basis(self.bundle_dir, files.get("mel_basis"), self.config)
 
     def taggrams(self, patches: np.ndarray) -> np.ndarray:
         """(n, 187, 96) log-mel patches → (n, 50) MSD tag scores."""
@@ -423,5 +453,5 @@ class MusicnnPredictor:
         segments, _, duration, n_silent = read_track_windows(
             path, policy=policy, config=self.config
         )
-        tags = self.taggrams(window_patches(segments, self.config))
+        tags = self.taggrams(window_patches(segments, self.config, mel_basis=self._mel_basis))
         return self.head_probabilities(tags), duration, n_silent

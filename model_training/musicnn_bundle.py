@@ -37,7 +37,13 @@ from .musicnn_head import (
     track_probabilities,
     train_head,
 )
-from .musicnn_import import FRONTEND_KERAS, FRONTEND_TFLITE, LICENSE_FILE, export_litert
+from .musicnn_import import (
+    FRONTEND_KERAS,
+    FRONTEND_TFLITE,
+    LICENSE_FILE,
+    MEL_BASIS_FILE,
+    export_litert,
+)
 
 HEAD_KERAS, HEAD_TFLITE = "head.keras", "head.tflite"
 
@@ -246,6 +252,7 @@ def _meta(
             "head_keras": HEAD_KERAS,
             "head_tflite": HEAD_TFLITE,
             "licence": LICENSE_FILE,
+            "mel_basis": MEL_BASIS_FILE,
         },
         "metrics": {},
         "fidelity": {

@@ -126,6 +126,29 @@ def import_musicnn_cmd(source: Path, out: Path) -> None:
     )
 
 
+@click.command("musicnn-export-frontend", short_help="Re-export the fast int8 front-end graph.")
+@_bundle_option
+def musicnn_export_frontend_cmd(bundle: Path) -> None:
+    """Re-export frontend.tflite (the fast int8 graph) from frontend.keras, and mel_basis.npy."""
+    import keras
+
+    from genrefy_tagger.musicnn import _Lite
+
+    from .musicnn_fast import export_fast_frontend
+    from .musicnn_import import write_mel_basis
+
+    port = keras.models.load_model(bundle / "frontend.keras", safe_mode=True, compile=False)
+    info = export_fast_frontend(port, bundle / "frontend.tflite")
+    write_mel_basis(bundle)
+    rng = np.random.default_rng(0)
+    patches = (rng.random((4, *port.input_shape[1:])) * 4).astype(np.float32)
+    diff = np.abs(_Lite(bundle / "frontend.tflite", 1)(patches) - port.predict(patches, verbose=0))
+    click.echo(
+        f"{bundle / 'frontend.tflite'}: {len(info['int8_convolutions'])} int8 convolutions; "
+        f"max |LiteRT - Keras| on 4 random patches {diff.max():.2e}"
+    )
+
+
 @click.command("musicnn-fidelity", short_help="Check the port against the published taggrams.")
 @_gtzan_option
 @_bundle_option
@@ -375,7 +398,13 @@ def musicnn_head_cmd(gtzan: Path, bundle: Path, cache: Path, choice: Path, seed:
     )
 
 
-COMMANDS = [import_musicnn_cmd, musicnn_fidelity_cmd, musicnn_tune_cmd, musicnn_head_cmd]
+COMMANDS = [
+    import_musicnn_cmd,
+    musicnn_export_frontend_cmd,
+    musicnn_fidelity_cmd,
+    musicnn_tune_cmd,
+    musicnn_head_cmd,
+]
 
 __all__ = ["COMMANDS"]
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genrefy_tagger.musicnn import DEFAULT_CONFIG, build_frontend
+from genrefy_tagger.musicnn import DEFAULT_CONFIG, MusicnnConfig, build_frontend
 
 if TYPE_CHECKING:
     import keras
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 MODEL_NAME = "MSD_musicnn"
 FRONTEND_KERAS = "frontend.keras"
 FRONTEND_TFLITE = "frontend.tflite"
+MEL_BASIS_FILE = "mel_basis.npy"
 LICENSE_FILE = "LICENSE-musicnn.txt"
 
 #: Keras layer → TF1 variable scope, in the order musicnn's ``build_musicnn`` creates them
@@ -238,6 +239,18 @@ def export_litert(model: keras.Model, path: str | os.PathLike) -> None:
     model.export(str(path), format="litert", input_signature=[spec], verbose=False)
 
 
+def write_mel_basis(out_dir: str | os.PathLike, config: MusicnnConfig = DEFAULT_CONFIG) -> Path:
+    """Save librosa's mel filterbank for ``config`` beside the front-end (plain ``.npy``).
+
+    The tagger loads it instead of importing librosa in every worker process.
+    """
+    from genrefy_tagger.musicnn import _mel_basis
+
+    path = Path(out_dir) / MEL_BASIS_FILE
+    np.save(path, np.asarray(_mel_basis(config), np.float32), allow_pickle=False)
+    return path
+
+
 def import_musicnn(
     source: str | os.PathLike, out_dir: str | os.PathLike, *, tflite: bool = True
 ) -> dict[str, Any]:
@@ -254,8 +267,11 @@ def import_musicnn(
     model = build_frontend(DEFAULT_CONFIG, **frontend_widths(tensors))
     report = map_checkpoint(tensors, model)
     model.save(out_dir / FRONTEND_KERAS)
-    if tflite:
-        export_litert(model, out_dir / FRONTEND_TFLITE)
+    if tflite:  # the rearranged int8-kernel graph (model_training/musicnn_fast.py)
+        from .musicnn_fast import export_fast_frontend
+
+        export_fast_frontend(model, out_dir / FRONTEND_TFLITE)
+    write_mel_basis(out_dir)
     (out_dir / LICENSE_FILE).write_text(ISC_NOTICE, encoding="utf-8")
     result = {"source": Path(source).name, "model": MODEL_NAME, **report.to_dict()}
     (out_dir / "report" / "import.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -304,7 +304,8 @@ def test_litert_files_match_keras() -> None:
     head = keras.models.load_model(BUNDLE / "head.keras", safe_mode=True, compile=False)
     tags_keras = np.asarray(front.predict(patches, verbose=0))
     tags_lite = _Lite(BUNDLE / "frontend.tflite", 1)(patches)
-    assert np.abs(tags_keras - tags_lite).max() < 1e-4
+    # int8 convolution kernels (tests/test_musicnn_fast.py checks real clips)
+    assert np.abs(tags_keras - tags_lite).max() < 0.05
     groups = head_groups(tags_lite, 10)
     assert (
         np.abs(
