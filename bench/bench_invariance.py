@@ -98,23 +98,23 @@ def measure(model: str, jobs: int, gtzan: Path = GTZAN) -> dict:
     result: dict = {
         "model": model,
         "n_clips": len(rows),
-        "accuracy_original": float(np.mean([p == t for p, t in zip(original, truth)])),
+        "accuracy_original": float(np.mean([p == t for p, t in zip(original, truth, strict=True)])),
         "transforms": {},
     }
     flips_all = 0
     for name in TRANSFORMS:
         files = [make_variant(s, name, CACHE / name) for s in sources]
         got = picks(files, model, jobs)
-        same = [a == b for a, b in zip(original, got)]
+        same = [a == b for a, b in zip(original, got, strict=True)]
         flips_all += len(same) - sum(same)
         result["transforms"][name] = {
             "agreement": float(np.mean(same)),
             "flips": [
                 {"track": r["track_id"], "original": a, "transformed": b}
-                for r, a, b, s in zip(rows, original, got, same)
+                for r, a, b, s in zip(rows, original, got, same, strict=True)
                 if not s
             ],
-            "accuracy": float(np.mean([p == t for p, t in zip(got, truth)])),
+            "accuracy": float(np.mean([p == t for p, t in zip(got, truth, strict=True)])),
         }
     result["agreement_all"] = 1.0 - flips_all / (len(rows) * len(TRANSFORMS))
     result["seconds"] = round(time.time() - start, 1)
