@@ -45,13 +45,15 @@ def trim_bounds(y: np.ndarray, sample_rate: int) -> tuple[int, int]:
 
     Returns ``(0, 0)`` for a signal with nothing audible. The threshold is
     ``TRIM_RELATIVE_DB`` below the 95th percentile of 0.1-s frame levels, so scaling
-    the signal does not move the bounds.
+    the signal does not move the bounds; planning adds ``TRIM_SLACK_SECONDS`` so that
+    cutting a near-silent first or last sample never costs a whole window.
     """
     frame = max(1, int(round(TRIM_FRAME_SECONDS * sample_rate)))
-    n = len(y) // frame
+    y = np.asarray(y, dtype=np.float32)
+    n = -(-len(y) // frame)  # the last, partial frame counts (zero-padded)
     if n == 0:
         return 0, 0
-    levels = rms_db(np.asarray(y[: n * frame], dtype=np.float32).reshape(n, frame))
+    levels = rms_db(np.pad(y, (0, n * frame - len(y))).reshape(n, frame))
     finite = levels[np.isfinite(levels)]
     if not len(finite):
         return 0, 0
@@ -59,12 +61,15 @@ def trim_bounds(y: np.ndarray, sample_rate: int) -> tuple[int, int]:
     loud = np.flatnonzero(levels > threshold)
     if not len(loud):
         return 0, 0
-    first = int(loud[0]) * frame
-    stop = len(y) if loud[-1] == n - 1 else (int(loud[-1]) + 1) * frame
-    # The start to the sample (a clip and the same clip after silence then line up exactly);
-    # the end to the frame (it only moves the plan by < 0.1 s).
-    head = np.flatnonzero(np.abs(y[first : first + frame]) > 10.0 ** (threshold / 20.0))
-    return first + (int(head[0]) if len(head) else 0), stop
+    # Refine both ends to the sample inside the edge frames, so a clip and the same clip
+    # between stretches of silence line up exactly.
+    amp = 10.0 ** (threshold / 20.0)
+    first, last = int(loud[0]) * frame, min(len(y), (int(loud[-1]) + 1) * frame)
+    head = np.flatnonzero(np.abs(y[first : first + frame]) > amp)
+    tail = np.flatnonzero(np.abs(y[max(first, last - frame) : last]) > amp)
+    start = first + (int(head[0]) if len(head) else 0)
+    stop = max(first, last - frame) + (int(tail[-1]) + 1 if len(tail) else last - first)
+    return start, max(start, stop)
 
 
 def audible(window_db: np.ndarray, *, floor_db: float) -> np.ndarray:
