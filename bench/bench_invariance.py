@@ -88,7 +88,7 @@ def picks(paths: list[Path], model: str, jobs: int) -> list[str | None]:
     ]
 
 
-def measure(model: str, jobs: int, gtzan: Path = GTZAN) -> dict:
+def measure(model: str | None, jobs: int, gtzan: Path = GTZAN, transforms=TRANSFORMS) -> dict:
     """Original picks, accuracy, and agreement per transformation (all through the tagger)."""
     rows = test_clips(gtzan)
     sources = [gtzan / r["path"] for r in rows]
@@ -99,10 +99,13 @@ def measure(model: str, jobs: int, gtzan: Path = GTZAN) -> dict:
         "model": model,
         "n_clips": len(rows),
         "accuracy_original": float(np.mean([p == t for p, t in zip(original, truth, strict=True)])),
+        "tracks": [r["track_id"] for r in rows],
+        "truth": truth,
+        "picks": original,
         "transforms": {},
     }
     flips_all = 0
-    for name in TRANSFORMS:
+    for name in transforms:
         files = [make_variant(s, name, CACHE / name) for s in sources]
         got = picks(files, model, jobs)
         same = [a == b for a, b in zip(original, got, strict=True)]
@@ -116,7 +119,8 @@ def measure(model: str, jobs: int, gtzan: Path = GTZAN) -> dict:
             ],
             "accuracy": float(np.mean([p == t for p, t in zip(got, truth, strict=True)])),
         }
-    result["agreement_all"] = 1.0 - flips_all / (len(rows) * len(TRANSFORMS))
+    if transforms:
+        result["agreement_all"] = 1.0 - flips_all / (len(rows) * len(transforms))
     result["seconds"] = round(time.time() - start, 1)
     return result
 
