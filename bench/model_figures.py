@@ -134,7 +134,8 @@ def table(figs: dict[str, dict]) -> str:
         ("129 shared ff-test clips: accuracy", lambda d: f(d["shared_ff_test_129"]["accuracy"])),
         ("same: mean recall over blues, classical, jazz, pop",
          lambda d: f(d["shared_ff_test_129"]["mean_recall_big4"])),
-        ("same: macro-F1 (genres present)", lambda d: f(d["shared_ff_test_129"]["macro_f1_present"])),
+        ("same: macro-F1 (genres present)",
+         lambda d: f(d["shared_ff_test_129"]["macro_f1_present"])),
         ("full ff-test via the published taggrams (290 tracks): accuracy / macro-F1",
          lambda d: (f"{d['ff_test_290_published_taggrams']['accuracy']:.3f} / "
                     f"{d['ff_test_290_published_taggrams']['macro_f1']:.3f}")
