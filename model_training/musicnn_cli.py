@@ -19,6 +19,8 @@ from typing import Any
 import click
 import numpy as np
 
+from .musicnn_retrain import musicnn_retrain_cmd
+
 BUNDLE_DIR = Path(__file__).resolve().parents[1] / "genrefy_tagger" / "models" / "musicnn"
 DEFAULT_GTZAN = Path(__file__).resolve().parents[2] / "shared" / "gtzan"
 DEFAULT_CACHE = Path(".cache") / "musicnn" / "port_taggrams.npz"
@@ -375,7 +377,13 @@ def musicnn_head_cmd(gtzan: Path, bundle: Path, cache: Path, choice: Path, seed:
     )
 
 
-COMMANDS = [import_musicnn_cmd, musicnn_fidelity_cmd, musicnn_tune_cmd, musicnn_head_cmd]
+COMMANDS = [
+    import_musicnn_cmd,
+    musicnn_fidelity_cmd,
+    musicnn_tune_cmd,
+    musicnn_head_cmd,
+    musicnn_retrain_cmd,
+]
 
 __all__ = ["COMMANDS"]
 
