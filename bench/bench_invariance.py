@@ -79,13 +79,15 @@ def make_variant(src: Path, name: str, dest: Path) -> Path:
     return out
 
 
-def picks(paths: list[Path], model: str, jobs: int) -> list[str | None]:
+def analyse(paths: list[Path], model: str | None, jobs: int) -> list:
+    """Each file's :class:`~genrefy_tagger.vote.Decision` (None when nothing was heard)."""
     from genrefy_tagger.engine import analyse_paths
 
-    return [
-        a.decision.genre if a.decision else None
-        for a in analyse_paths(paths, bundle_path=model, min_confidence=0.0, jobs=jobs)
-    ]
+    return [a.decision for a in analyse_paths(paths, bundle_path=model, jobs=jobs)]
+
+
+def picks(paths: list[Path], model: str | None, jobs: int) -> list[str | None]:
+    return [d.genre if d else None for d in analyse(paths, model, jobs)]
 
 
 def measure(model: str | None, jobs: int, gtzan: Path = GTZAN, transforms=TRANSFORMS) -> dict:
@@ -94,7 +96,8 @@ def measure(model: str | None, jobs: int, gtzan: Path = GTZAN, transforms=TRANSF
     sources = [gtzan / r["path"] for r in rows]
     truth = [r["genre"] for r in rows]
     start = time.time()
-    original = picks(sources, model, jobs)
+    decisions = analyse(sources, model, jobs)
+    original = [d.genre if d else None for d in decisions]
     result: dict = {
         "model": model,
         "n_clips": len(rows),
@@ -102,6 +105,8 @@ def measure(model: str | None, jobs: int, gtzan: Path = GTZAN, transforms=TRANSF
         "tracks": [r["track_id"] for r in rows],
         "truth": truth,
         "picks": original,
+        "ranked": [dict(d.ranked) if d else None for d in decisions],
+        "unsure": [bool(d is None or d.unsure) for d in decisions],
         "transforms": {},
     }
     flips_all = 0

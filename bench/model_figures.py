@@ -115,6 +115,13 @@ def figures(name: str, jobs: int, invariance: bool) -> dict:
         "min_confidence": meta.get("min_confidence"),
         "temperature": meta.get("calibration", {}).get("temperature", 1.0),
     }
+    out["shared_ff_test_129"]["at_threshold"] = {
+        "coverage": float(np.mean([not u for u in inv["unsure"]])),
+        "precision": float(np.mean([p == t for p, t, u in
+                                    zip(inv["picks"], inv["truth"], inv["unsure"], strict=True)
+                                    if not u])),
+    }  # fmt: skip
+    _reliability(bundle, inv)
     if invariance:
         out["invariance"] = {
             "agreement_all": inv["agreement_all"],
@@ -124,6 +131,20 @@ def figures(name: str, jobs: int, invariance: bool) -> dict:
         out["ff_test_290_published_taggrams"] = published_ff_test(bundle)
         out["ff_valid_106_at_threshold"] = validation_precision(bundle, jobs)
     return out
+
+
+def _reliability(bundle: Path, inv: dict) -> None:
+    """Reliability diagram of the shipped (calibrated) confidences on the 129 test clips."""
+    sys.path.insert(0, str(ROOT))
+    from genrefy_tagger.config import GTZAN_GENRES
+    from model_training.musicnn_retrain import reliability_png
+
+    keep = [i for i, r in enumerate(inv["ranked"]) if r is not None]
+    probs = np.array([[inv["ranked"][i].get(g, 0.0) for g in GTZAN_GENRES] for i in keep])
+    labels = np.array([GTZAN_GENRES.index(inv["truth"][i]) for i in keep])
+    (bundle / "report").mkdir(exist_ok=True)
+    reliability_png(probs, labels, bundle / "report" / "reliability_shared_ff_test.png",
+                    f"{bundle.name}: 129 shared ff-test clips (evaluation only)")  # fmt: skip
 
 
 def table(figs: dict[str, dict]) -> str:
@@ -141,6 +162,9 @@ def table(figs: dict[str, dict]) -> str:
                     f"{d['ff_test_290_published_taggrams']['macro_f1']:.3f}")
          if "ff_test_290_published_taggrams" in d else "–"),
         ("default threshold (calibrated confidence)", lambda d: f"{d['min_confidence']:.2f}"),
+        ("129 shared ff-test clips at that threshold: precision / coverage",
+         lambda d: (f"{d['shared_ff_test_129']['at_threshold']['precision']:.3f} / "
+                    f"{d['shared_ff_test_129']['at_threshold']['coverage']:.3f}")),
         ("validation (106 shared ff-valid clips): precision of written genres / coverage",
          lambda d: (f"{d['ff_valid_106_at_threshold']['precision']:.3f} / "
                     f"{d['ff_valid_106_at_threshold']['coverage']:.3f}")
