@@ -19,7 +19,7 @@ from typing import Any
 import click
 import numpy as np
 
-from .musicnn_retrain import musicnn_retrain_cmd
+from .musicnn_retrain import musicnn_port_data_cmd, musicnn_retrain_cmd
 
 BUNDLE_DIR = Path(__file__).resolve().parents[1] / "genrefy_tagger" / "models" / "musicnn"
 DEFAULT_GTZAN = Path(__file__).resolve().parents[2] / "shared" / "gtzan"
@@ -382,6 +382,7 @@ COMMANDS = [
     musicnn_fidelity_cmd,
     musicnn_tune_cmd,
     musicnn_head_cmd,
+    musicnn_port_data_cmd,
     musicnn_retrain_cmd,
 ]
 

@@ -11,6 +11,7 @@ once, for the record (published taggrams, 290 tracks).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -221,8 +222,6 @@ def retrain_bundle(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train, choose the epochs, calibrate, threshold, test once on ff-test, write the head."""
-    import json
-
     from genrefy_tagger.model import write_bundle_json
     from genrefy_tagger.musicnn import MusicnnPredictor
 
@@ -331,3 +330,47 @@ def musicnn_retrain_cmd(
     """Retrain the head on published + port taggrams; calibrate and threshold on ff-valid."""
     retrain_bundle(bundle, gtzan, variants=tuple(v for v in variants.split(",") if v),
                    members=members, max_epochs=max_epochs, seed=seed, log=click.echo)  # fmt: skip
+
+
+@click.command("musicnn-port-data")
+@click.option(
+    "--gtzan",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=lambda: os.environ.get("GENREFY_GTZAN", str(DEFAULT_GTZAN)),
+)
+@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), default=BUNDLE_DIR)
+@click.option("--variants", default="windows,norm,aug0", show_default=True)
+@click.option(
+    "--aug-every",
+    default=2,
+    show_default=True,
+    help="production-style copies of every N-th training clip",
+)
+@click.option(
+    "--raw-every",
+    default=4,
+    show_default=True,
+    help="unnormalised patches of every N-th ff-train clip (the fidelity re-check)",
+)
+@click.option("--threads", default=2, show_default=True)
+def musicnn_port_data_cmd(
+    gtzan: Path, bundle: Path, variants: str, aug_every: int, raw_every: int, threads: int
+) -> None:
+    """Cache the port's taggrams of the shared non-test clips (model_training.musicnn_data)."""
+    from genrefy_tagger.musicnn import _Lite
+    from genrefy_tagger.windows import WindowPolicy
+
+    from .musicnn_data import build_variant, two_output_frontend
+
+    meta = json.loads((bundle / "bundle.json").read_text())
+    policy = WindowPolicy(max_windows=int(meta.get("analysis", {}).get("max_windows", 10)))
+    frontend = two_output_frontend(bundle, PORT_CACHE / "frontend_tags_penult.tflite")
+    lite = _Lite(frontend, threads=threads)
+    for v in (v for v in variants.split(",") if v):
+        splits, every = ("train", "valid", "none"), 1
+        if v == "raw":
+            splits, every = ("train",), raw_every
+        elif v.startswith("aug"):
+            splits, every = ("train", "none"), aug_every
+        build_variant(gtzan, v, PORT_CACHE / f"{v}.npz", lite, splits=splits, policy=policy,
+                      every=every, log=click.echo)  # fmt: skip
