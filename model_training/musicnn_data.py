@@ -32,7 +32,8 @@ from genrefy_tagger.musicnn import DEFAULT_CONFIG, read_track_windows, track_pat
 from genrefy_tagger.windows import WindowPolicy
 
 from . import production_augment
-from .musicnn_fidelity import Taggrams, read_manifest
+from .dataset import discover
+from .musicnn_fidelity import Taggrams
 
 Predict = Callable[[np.ndarray], np.ndarray]  # (n, 187, 96) → (n, 50 + 200)
 
@@ -85,13 +86,18 @@ def build_variant(
     every: int = 1,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """Compute and save one variant for every ``every``-th manifest clip in ``splits``."""
+    """Compute and save one variant for every ``every``-th clip in ``splits``.
+
+    Clips are found by :func:`model_training.dataset.discover`, so the shared folder, the
+    original release and the Kaggle copy all work ("none": in no fault-filtered list).
+    """
     if out.is_file():
         return out
-    rows = [r for r in read_manifest(gtzan) if r["fault_filtered_split"] in splits][::every]
+    clips = discover(gtzan, check_audio=False).clips
+    rows = [c for c in clips if (c.ff_split or "none") in splits][::every]
     xs, ns, start = [], [], time.time()
     for i, row in enumerate(rows):
-        p = variant_patches(variant, gtzan / row["path"], row["track_id"], policy)
+        p = variant_patches(variant, row.path, row.track_id, policy)
         xs.append(predict(p) if len(p) else np.zeros((0, 250), np.float32))
         ns.append(len(p))
         if (i + 1) % 50 == 0:
@@ -101,9 +107,9 @@ def build_variant(
     tmp = out.with_suffix(".tmp.npz")
     np.savez_compressed(
         tmp,
-        tracks=np.asarray([r["track_id"] for r in rows]),
-        labels=np.asarray([GTZAN_GENRES.index(r["genre"]) for r in rows]),
-        splits=np.asarray([r["fault_filtered_split"] for r in rows]),
+        tracks=np.asarray([r.track_id for r in rows]),
+        labels=np.asarray([GTZAN_GENRES.index(r.genre) for r in rows]),
+        splits=np.asarray([r.ff_split or "none" for r in rows]),
         n=np.asarray(ns),
         x=x[:, :50].astype(np.float32),
         penult=x[:, 50:].astype(np.float16),
