@@ -29,7 +29,7 @@ import numpy as np
 from . import audio, loudness
 from .features import window_rms_db
 from .loudness import TARGET_DB
-from .windows import TRIM_MAX_SECONDS, WindowPolicy, plan_starts
+from .windows import TRIM_MAX_SECONDS, WindowPolicy, plan_starts, plan_trimmed
 
 if TYPE_CHECKING:  # Keras (and with it TensorFlow) is only imported on the training side.
     import keras
@@ -283,11 +283,9 @@ def read_track_windows(
     if info.duration <= TRIM_MAX_SECONDS:  # short track: decode once, cut the silent edges
         y = audio.load(path, sample_rate=sr, info=info)
         duration = max(info.duration, len(y) / sr)
-        offset, stop = loudness.trim_bounds(y, sr)
-        n_edge = int(offset // win + (len(y) - stop) // win)
-        body = np.pad(y[offset:], (0, win))  # zeros past the end: a window may use the slack
-        length = (stop - offset) / sr + loudness.TRIM_SLACK_SECONDS
-        starts = plan_starts(length, window_seconds=config.window_seconds, policy=policy)
+        body, starts, offset, n_edge = plan_trimmed(
+            y, sample_rate=sr, window_seconds=config.window_seconds, policy=policy
+        )
         padded = np.pad(body, (ctx, config.patch_samples))
         at = [int(round(s * sr)) for s in starts]
         segments = np.stack([padded[a : a + config.patch_samples] for a in at]) if at else (

@@ -49,6 +49,27 @@ def plan_starts(duration: float, *, window_seconds: float, policy: WindowPolicy)
     return [float(t) for t in np.linspace(first, last, policy.max_windows)]
 
 
+def plan_trimmed(
+    y: np.ndarray, *, sample_rate: int, window_seconds: float, policy: WindowPolicy
+) -> tuple[np.ndarray, list[float], int, int]:
+    """Plan the windows of a decoded short track after cutting its silent edges.
+
+    Returns
+    -------
+    body : np.ndarray, the signal from its first audible sample on, with one window of
+        zeros appended (the plan may use ``loudness.TRIM_SLACK_SECONDS`` past the end)
+    starts : window starts in seconds from the start of ``body``
+    offset : samples cut at the start
+    n_edge : whole windows of silence cut at both edges (reported as silent)
+    """
+    win = int(round(window_seconds * sample_rate))
+    offset, stop = loudness.trim_bounds(y, sample_rate)
+    n_edge = int(offset // win + (len(y) - stop) // win)
+    length = (stop - offset) / sample_rate + loudness.TRIM_SLACK_SECONDS
+    starts = plan_starts(length, window_seconds=window_seconds, policy=policy)
+    return np.pad(y[offset:], (0, win)), starts, offset, n_edge
+
+
 @dataclass(frozen=True)
 class Windows:
     samples: np.ndarray  # (n, window_samples) float32, audible windows only
@@ -73,11 +94,9 @@ def read_windows(
     if info.duration <= TRIM_MAX_SECONDS:
         y = audio.load(path, sample_rate=sr, info=info)
         duration = max(info.duration, len(y) / sr)
-        offset, stop = loudness.trim_bounds(y, sr)
-        n_edge = int(offset // win + (len(y) - stop) // win)
-        body = np.pad(y[offset:], (0, win))  # zeros past the end: a window may use the slack
-        length = (stop - offset) / sr + loudness.TRIM_SLACK_SECONDS
-        starts = plan_starts(length, window_seconds=config.window_seconds, policy=policy)
+        body, starts, offset, n_edge = plan_trimmed(
+            y, sample_rate=sr, window_seconds=config.window_seconds, policy=policy
+        )
         at = [int(round(s * sr)) for s in starts]
         samples = (
             np.stack([body[a : a + win] for a in at]) if at else np.zeros((0, win), np.float32)
