@@ -11,6 +11,7 @@ once, for the record (published taggrams, 290 tracks).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 from collections.abc import Callable
@@ -268,6 +269,8 @@ def retrain_bundle(
     log(f"ff-test once (290 published taggrams, {n_win} spread patches): "
         f"accuracy {acc:.3f}, macro-F1 {mf1:.3f}")  # fmt: skip
     threshold = calibration["threshold"]
+    # A new version, so files tagged by the previous head are re-analysed, not skipped.
+    meta["model_version"] = dt.datetime.now(dt.timezone.utc).strftime("%Y.%m.%d.%H%M")
     meta["min_confidence"] = threshold["threshold"]
     meta["calibration"] = {
         "method": "temperature scaling of the pooled probabilities (genrefy_tagger.vote.calibrate)",
