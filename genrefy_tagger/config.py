@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from .loudness import TARGET_DB
+
 #: GTZAN's genres in the fixed order used for label indices (alphabetical, as GTZAN ships them).
 GTZAN_GENRES: tuple[str, ...] = (
     "blues",
@@ -69,6 +71,7 @@ class FeatureConfig:
     contrast_bands: int = 5
     fmax: float = 8000.0
     log_floor: float = 1e-10
+    loudness_db: float | None = TARGET_DB  # None: no level normalisation (pre-1.2 bundles)
     schema: int = FEATURE_SCHEMA
 
     @property

@@ -105,7 +105,11 @@ class Analyzer:
                 note = f"too short ({duration:.1f} s; need {self.window_seconds:g} s)"
             return Analysis(path, note=note, duration=duration, seconds=elapsed)
         decision = decide(
-            probs, self.bundle.genres, rule=self.bundle.vote, min_confidence=self.min_confidence
+            probs,
+            self.bundle.genres,
+            rule=self.bundle.vote,
+            min_confidence=self.min_confidence,
+            temperature=self.bundle.temperature,
         )
         return Analysis(
             path,

@@ -86,6 +86,7 @@ class Bundle:
     vote: str = "mean"
     min_confidence: float = 0.5
     meta: dict[str, Any] = field(default_factory=dict)
+    temperature: float = 1.0  # calibration of the pooled probabilities (vote.calibrate)
 
     @property
     def tag(self) -> str:
@@ -162,6 +163,7 @@ def _bundle(
         vote=meta.get("vote", "mean"),
         min_confidence=float(meta.get("min_confidence", 0.5)),
         meta=meta,
+        temperature=float(meta.get("calibration", {}).get("temperature", 1.0)),
     )
 
 

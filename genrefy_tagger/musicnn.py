@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from . import audio
+from . import audio, loudness
 from .features import window_rms_db
-from .windows import WindowPolicy, plan_starts
+from .loudness import TARGET_DB
+from .windows import TRIM_MAX_SECONDS, WindowPolicy, plan_starts, plan_trimmed
 
 if TYPE_CHECKING:  # Keras (and with it TensorFlow) is only imported on the training side.
     import keras
@@ -65,6 +66,7 @@ class MusicnnConfig:
     patch_step_frames: int = 61
     log_rule: str = "log10(10000 * float32(float16(mel_power)) + 1)"
     window_seconds: float = 3.0  # what the tagger's window plan cuts
+    loudness_db: float | None = TARGET_DB  # level the audible windows are brought to
 
     @property
     def window_samples(self) -> int:
@@ -286,18 +288,20 @@ def read_track_windows(
     """
     info = audio.probe(path)
     sr, win = config.sample_rate, config.window_samples
-    starts = plan_starts(info.duration, window_seconds=config.window_seconds, policy=policy)
     ctx = config.n_fft // 2
-    back_to_back = np.allclose(starts, np.arange(len(starts)) * config.window_seconds)
-    if back_to_back:  # short track: decode once, like the training clips
+    n_edge, offset = 0, 0
+    if info.duration <= TRIM_MAX_SECONDS:  # short track: decode once, cut the silent edges
         y = audio.load(path, sample_rate=sr, info=info)
         duration = len(y) / sr  # decoded, not the probe's estimate
-        starts = [i * config.window_seconds for i in range(len(y) // win)]
-        padded = np.pad(y, (ctx, config.patch_samples))
-        segments = np.stack(
-            [padded[i * win : i * win + config.patch_samples] for i in range(len(starts))]
-        ) if starts else np.zeros((0, config.patch_samples), np.float32)  # fmt: skip
+        body, starts, offset, n_edge = plan_trimmed(
+            y, sample_rate=sr, window_seconds=config.window_seconds, policy=policy
+        )
+        padded = np.pad(body, (ctx, config.patch_samples))
+        at = [int(round(s * sr)) for s in starts]
+        segments = np.stack([padded[a : a + config.patch_samples] for a in at]) if at else (
+            np.zeros((0, config.patch_samples), np.float32))  # fmt: skip
     else:  # long track: seek to each window, decoding the FFT context with it
+        starts = plan_starts(info.duration, window_seconds=config.window_seconds, policy=policy)
         segments = audio.load_segments(
             path,
             [s - ctx / sr for s in starts],
@@ -306,11 +310,13 @@ def read_track_windows(
             info=info,
         )
         duration = info.duration
-    starts_arr = np.asarray(starts, dtype=np.float64)
+    starts_arr = np.asarray(starts, dtype=np.float64) + offset / sr
     if not len(segments):
-        return segments, starts_arr, duration, 0
-    audible = window_rms_db(segments[:, ctx : ctx + win]) > policy.silence_db
-    return segments[audible], starts_arr[audible], duration, int((~audible).sum())
+        return segments, starts_arr, duration, n_edge
+    levels = window_rms_db(segments[:, ctx : ctx + win])
+    keep = loudness.audible(levels, floor_db=policy.silence_db)
+    scale = np.float32(loudness.gain(levels, keep, config.loudness_db))
+    return segments[keep] * scale, starts_arr[keep], duration, int((~keep).sum()) + n_edge
 
 
 def stretch_indices(n: int, length: int) -> np.ndarray:

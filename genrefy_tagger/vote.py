@@ -57,20 +57,37 @@ def combine(probs: np.ndarray, *, rule: str = "mean") -> np.ndarray:
     return pooled / pooled.sum()
 
 
+def calibrate(pooled: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Temperature scaling of a probability vector: ``p ** (1 / T)``, renormalised.
+
+    ``T`` is fitted on validation data (stored in the bundle's ``calibration``) so that
+    the confidence reads as the probability of being right; ``T > 1`` softens an
+    over-confident model. The ranking never changes.
+    """
+    if temperature == 1.0:
+        return pooled
+    logs = np.log(np.clip(np.asarray(pooled, dtype=np.float64), 1e-12, 1.0)) / temperature
+    out = np.exp(logs - logs.max(axis=-1, keepdims=True))
+    return out / out.sum(axis=-1, keepdims=True)
+
+
 def decide(
     probs: np.ndarray,
     genres: Sequence[str],
     *,
     rule: str = "mean",
     min_confidence: float = 0.0,
+    temperature: float = 1.0,
 ) -> Decision:
-    """Combine a track's window probabilities and decide.
+    """Combine a track's window probabilities, calibrate them and decide.
 
     Parameters
     ----------
     probs : np.ndarray [shape=(n_windows, len(genres))]
+    temperature : float
+        The bundle's calibration (:func:`calibrate`), applied to the pooled scores.
     """
-    pooled = combine(probs, rule=rule)
+    pooled = calibrate(combine(probs, rule=rule), temperature)
     order = np.argsort(-pooled, kind="stable")
     ranked = tuple((genres[i], float(pooled[i])) for i in order)
     agreement = float(np.mean(np.argmax(probs, axis=1) == order[0]))

@@ -12,12 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import audio
+from . import audio, loudness
 from .config import FeatureConfig
-from .features import frame_signal, window_rms_db
+from .features import window_rms_db
 
-#: Windows quieter than this (dBFS, absolute) are silence or near-silence and are not analysed.
-SILENCE_DB = -50.0
+#: Windows quieter than this (dBFS, absolute) are silence or near-silence and are not analysed;
+#: so are windows far below the track's own median (``loudness.audible``).
+SILENCE_DB = -60.0
+#: Tracks up to this long are decoded whole and their silent edges cut before planning;
+#: longer ones skip at least 4.5 s at each end anyway (``edge_fraction``).
+TRIM_MAX_SECONDS = 90.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,27 @@ def plan_starts(duration: float, *, window_seconds: float, policy: WindowPolicy)
     return [float(t) for t in np.linspace(first, last, policy.max_windows)]
 
 
+def plan_trimmed(
+    y: np.ndarray, *, sample_rate: int, window_seconds: float, policy: WindowPolicy
+) -> tuple[np.ndarray, list[float], int, int]:
+    """Plan the windows of a decoded short track after cutting its silent edges.
+
+    Returns
+    -------
+    body : np.ndarray, the signal from its first audible sample on, with one window of
+        zeros appended (the plan may use ``loudness.TRIM_SLACK_SECONDS`` past the end)
+    starts : window starts in seconds from the start of ``body``
+    offset : samples cut at the start
+    n_edge : whole windows of silence cut at both edges (reported as silent)
+    """
+    win = int(round(window_seconds * sample_rate))
+    offset, stop = loudness.trim_bounds(y, sample_rate)
+    n_edge = int(offset // win + (len(y) - stop) // win)
+    length = (stop - offset) / sample_rate + loudness.TRIM_SLACK_SECONDS
+    starts = plan_starts(length, window_seconds=window_seconds, policy=policy)
+    return np.pad(y[offset:], (0, win)), starts, offset, n_edge
+
+
 @dataclass(frozen=True)
 class Windows:
     samples: np.ndarray  # (n, window_samples) float32, audible windows only
@@ -56,25 +81,35 @@ class Windows:
 def read_windows(
     path: str | os.PathLike, *, config: FeatureConfig, policy: WindowPolicy
 ) -> Windows:
-    """Decode the planned windows of a file and drop the silent ones.
+    """Decode the planned windows of a file, drop the silent ones, normalise the level.
 
-    Files whose planned windows cover them anyway are decoded in one pass and
-    framed by :func:`~genrefy_tagger.features.frame_signal` (the training path);
-    longer ones are decoded window by window, seeking in between.
+    Tracks up to ``TRIM_MAX_SECONDS`` are decoded in one pass, their silent edges cut
+    (silent whole windows cut count as ``n_silent``) and the plan laid over the rest;
+    longer ones are decoded window by window, seeking in between. The audible windows
+    are then scaled to ``config.loudness_db`` (:mod:`~genrefy_tagger.loudness`).
     """
     info = audio.probe(path)
-    starts = plan_starts(info.duration, window_seconds=config.window_seconds, policy=policy)
-    back_to_back = np.allclose(starts, np.arange(len(starts)) * config.window_seconds)
-    if back_to_back:
-        y = audio.load(path, sample_rate=config.sample_rate, info=info)
-        samples = frame_signal(y, config=config)
-        duration = len(y) / config.sample_rate  # decoded, not the probe's estimate
-        starts = [i * config.window_seconds for i in range(len(samples))]
+    sr, win = config.sample_rate, config.window_samples
+    n_edge, offset = 0, 0
+    if info.duration <= TRIM_MAX_SECONDS:
+        y = audio.load(path, sample_rate=sr, info=info)
+        duration = len(y) / sr  # decoded, not the probe's estimate
+        body, starts, offset, n_edge = plan_trimmed(
+            y, sample_rate=sr, window_seconds=config.window_seconds, policy=policy
+        )
+        at = [int(round(s * sr)) for s in starts]
+        samples = (
+            np.stack([body[a : a + win] for a in at]) if at else np.zeros((0, win), np.float32)
+        )
     else:
+        starts = plan_starts(info.duration, window_seconds=config.window_seconds, policy=policy)
         samples = audio.load_segments(
-            path, starts, seconds=config.window_seconds, sample_rate=config.sample_rate, info=info
+            path, starts, seconds=config.window_seconds, sample_rate=sr, info=info
         )
         duration = info.duration
-    starts_arr = np.asarray(starts, dtype=np.float64)
-    audible = window_rms_db(samples) > policy.silence_db if len(samples) else np.zeros(0, bool)
-    return Windows(samples[audible], starts_arr[audible], duration, int((~audible).sum()))
+    starts_arr = np.asarray(starts, dtype=np.float64) + offset / sr
+    levels = window_rms_db(samples) if len(samples) else np.zeros(0)
+    keep = loudness.audible(levels, floor_db=policy.silence_db)
+    scale = loudness.gain(levels, keep, config.loudness_db)
+    kept = (samples[keep] * np.float32(scale)).astype(np.float32, copy=False)
+    return Windows(kept, starts_arr[keep], duration, int((~keep).sum()) + n_edge)

@@ -19,12 +19,13 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from genrefy_tagger import loudness
 from genrefy_tagger.config import FeatureConfig
 from genrefy_tagger.features import frame_signal, window_features, window_rms_db
 from genrefy_tagger.windows import SILENCE_DB
 
 #: Bumped whenever the recipe below changes, so old cached copies are not reused.
-AUGMENT_VERSION = 1
+AUGMENT_VERSION = 2  # 2: edge trim, silence gate and level as the tagger
 STRETCH_RATES = (0.9, 1.1)  # copy 0 slows down, copy 1 speeds up; more copies alternate
 LOWPASS_HZ = (3000.0, 8000.0)
 GAIN_DB = (-6.0, 6.0)
@@ -89,7 +90,11 @@ def augmented_features(
     -------
     features : np.ndarray [shape=(n_windows, config.n_frames, config.n_features)], float32
     """
-    windows = frame_signal(augment_signal(y, params, sample_rate=config.sample_rate), config=config)
-    if len(windows):
-        windows = windows[window_rms_db(windows) > SILENCE_DB]
+    y_aug = augment_signal(y, params, sample_rate=config.sample_rate)
+    start, stop = loudness.trim_bounds(y_aug, config.sample_rate)
+    windows = frame_signal(y_aug[start:stop], config=config)
+    if len(windows):  # the tagger's silence gate and level normalisation (windows.read_windows)
+        levels = window_rms_db(windows)
+        keep = loudness.audible(levels, floor_db=SILENCE_DB)
+        windows = windows[keep] * np.float32(loudness.gain(levels, keep, config.loudness_db))
     return window_features(windows, config=config)

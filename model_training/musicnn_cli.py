@@ -19,6 +19,8 @@ from typing import Any
 import click
 import numpy as np
 
+from .musicnn_retrain import musicnn_port_data_cmd, musicnn_retrain_cmd
+
 BUNDLE_DIR = Path(__file__).resolve().parents[1] / "genrefy_tagger" / "models" / "musicnn"
 DEFAULT_GTZAN = Path(__file__).resolve().parents[2] / "shared" / "gtzan"
 DEFAULT_CACHE = Path(".cache") / "musicnn" / "port_taggrams.npz"
@@ -404,6 +406,8 @@ COMMANDS = [
     musicnn_fidelity_cmd,
     musicnn_tune_cmd,
     musicnn_head_cmd,
+    musicnn_port_data_cmd,
+    musicnn_retrain_cmd,
 ]
 
 __all__ = ["COMMANDS"]

@@ -222,13 +222,13 @@ class TestCommand(PluginTestHelper):
         album = self.lib.add_album(tracks)
         self.run_command("genrefy", "-a", "-p")
         out = capsys.readouterr().out
-        # One track says Metal at ~0.5, two say Classical at ~0.12 each: Metal wins the
+        # One track says Metal at ~0.5, two say Classical at ~0.1 each: Metal wins the
         # confidence-weighted vote, and the 1-in-3 agreement is reported, not hidden.
         head = re.search(r"Artist - Mixed: \(none\) → (\S+) \(vote share (0\.\d\d)", out)
         assert head, out
         assert "3 of 3 tracks voted); low agreement: 33% of voting tracks" in out
         assert re.search(r"votes: \S+ 0\.\d\d, \S+ 0\.\d\d", out)
-        assert "  Artist - noise a: Classical (confidence 0.12" in out
+        assert re.search(r"  Artist - noise a: Classical \(confidence 0\.1\d", out)
 
         self.run_command("genrefy", "-a", "--min-confidence", "0.9")
         assert not self.lib.get_album(album.id).genres  # unsure album: left alone

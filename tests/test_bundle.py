@@ -73,3 +73,18 @@ def test_default_model_is_a_shipped_bundle():
     default = default_bundle_dir()
     assert default.name in bundled_models()
     assert load_bundle(None).path == default
+
+
+def test_shipped_default_is_calibrated_and_normalised():
+    """The default bundle carries its temperature, threshold and level target, and uses them."""
+    from genrefy_tagger.loudness import TARGET_DB
+    from genrefy_tagger.model import load_bundle
+    from genrefy_tagger.musicnn import MusicnnPredictor
+
+    bundle = load_bundle("musicnn")
+    cal = bundle.meta["calibration"]
+    assert bundle.temperature == cal["temperature"] != 1.0
+    assert cal["threshold_choice"]["precision"] >= 0.95
+    assert bundle.min_confidence == cal["threshold_choice"]["threshold"]
+    assert MusicnnPredictor(bundle.path).config.loudness_db == TARGET_DB
+    assert load_bundle("hybrid").feature_config.loudness_db == TARGET_DB

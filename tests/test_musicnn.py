@@ -320,18 +320,20 @@ def test_spread_windows_match_whole_track(gtzan_dir: Path, tmp_path: Path) -> No
     """On a long track the predictor seeks to each window; that equals cutting the full decode."""
     import soundfile as sf
 
-    from genrefy_tagger import audio
+    from genrefy_tagger import audio, loudness
     from genrefy_tagger.musicnn import MusicnnPredictor, read_track_windows
     from genrefy_tagger.windows import WindowPolicy
 
     y, sr = sf.read(str(gtzan_dir / "genres/jazz/jazz.00001.ogg"), dtype="float32")
-    path = tmp_path / "long.wav"
-    sf.write(str(path), np.concatenate([y, y[::-1]])[: 45 * sr], sr)
+    path = tmp_path / "long.wav"  # longer than windows.TRIM_MAX_SECONDS: decoded by seeking
+    sf.write(str(path), np.tile(np.concatenate([y, y[::-1]]), 2)[: 100 * sr], sr)
     segments, starts, duration, n_silent = read_track_windows(path, policy=WindowPolicy())
-    assert len(segments) == 10 and duration == pytest.approx(45.0) and n_silent == 0
+    assert len(segments) == 10 and duration == pytest.approx(100.0) and n_silent == 0
     assert starts[0] > 0 and np.all(np.diff(starts) > 3.0)  # spread, not back to back
     full = np.pad(audio.load(path, sample_rate=16000), (256, DEFAULT_CONFIG.patch_samples))
     cut = np.stack([full[round(s * 16000) :][: DEFAULT_CONFIG.patch_samples] for s in starts])
+    levels = loudness.rms_db(cut[:, 256 : 256 + 48000])  # the same level rule as the predictor
+    cut = cut * loudness.gain(levels, np.ones(len(cut), bool), loudness.TARGET_DB)
     predictor = MusicnnPredictor(BUNDLE)
     seek_tags = predictor.taggrams(window_patches(segments))
     full_tags = predictor.taggrams(window_patches(cut))

@@ -57,3 +57,32 @@ def test_album_vote_reports_ties():
     album, shares, tie = album_vote([da, da, db])
     assert not tie and album.genre == "a" and shares["a"] == pytest.approx(2 / 3)
     assert album_vote([]) == (None, {}, False)
+
+
+def test_calibration_keeps_the_ranking_and_moves_the_confidence():
+    from genrefy_tagger.vote import calibrate, decide
+
+    pooled = np.array([0.6, 0.3, 0.1])
+    assert calibrate(pooled, 1.0) is pooled
+    sharp, soft = calibrate(pooled, 0.5), calibrate(pooled, 2.0)
+    assert sharp.sum() == pytest.approx(1.0) and soft.sum() == pytest.approx(1.0)
+    assert sharp.argmax() == soft.argmax() == 0
+    assert sharp[0] == pytest.approx(0.36 / 0.46) and soft[0] < 0.6 < sharp[0]
+    d = decide(pooled[None, :], ("a", "b", "c"), min_confidence=0.7, temperature=0.5)
+    assert d.genre == "a" and d.confidence == pytest.approx(0.36 / 0.46) and not d.unsure
+
+
+def test_threshold_and_temperature_fitting():
+    from model_training.musicnn_retrain import choose_threshold, fit_temperature
+
+    rng = np.random.default_rng(0)
+    logits = 1.5 * rng.normal(size=(2000, 3))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    # Labels drawn from the probabilities: these are calibrated by construction.
+    labels = (rng.random(2000)[:, None] > np.cumsum(probs, axis=1)).sum(axis=1)
+    overconfident = probs**3 / (probs**3).sum(1, keepdims=True)
+    assert fit_temperature(overconfident, labels) == pytest.approx(3.0, rel=0.25)
+    t = choose_threshold(probs, labels, target=0.9)
+    keep = probs.max(1) >= t["threshold"]
+    assert t["reached"] and (probs.argmax(1) == labels)[keep].mean() >= 0.9
+    assert t["coverage"] == pytest.approx(keep.mean())
