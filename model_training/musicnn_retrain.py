@@ -311,7 +311,7 @@ def retrain_bundle(
     return meta
 
 
-@click.command("musicnn-retrain")
+@click.command("musicnn-retrain", short_help="Retrain the head on published and port taggrams.")
 @click.option(
     "--gtzan",
     type=click.Path(file_okay=False, path_type=Path),
@@ -335,7 +335,7 @@ def musicnn_retrain_cmd(
                    members=members, max_epochs=max_epochs, seed=seed, log=click.echo)  # fmt: skip
 
 
-@click.command("musicnn-port-data")
+@click.command("musicnn-port-data", short_help="Cache the port's taggrams of the non-test clips.")
 @click.option(
     "--gtzan",
     type=click.Path(file_okay=False, path_type=Path),
