@@ -22,8 +22,10 @@ from .isolation import ErrorLog, describe, interrupts_deferred, one_line
 from .journal import Journal
 from .plan import file_identity
 from .report import ALREADY_ANALYSED, Row
+from .safe_write import remove_stale_temps
 from .tags import (
     SUPPORTED_EXTENSIONS,
+    CannotHoldTags,
     TagError,
     TagState,
     format_provenance,
@@ -81,7 +83,12 @@ def run(
         def settle(pending: _Pending) -> Row:
             return _settle(pending, pool, options, model_tag, journal, errors)
 
+        cleaned: set[Path] = set()
         for found in walk(paths, extensions=SUPPORTED_EXTENSIONS, recursive=options.recursive):
+            if not options.dry_run and found.path.parent not in cleaned:
+                # Copies a killed run left behind (its originals are whole): once per folder.
+                cleaned.add(found.path.parent)
+                remove_stale_temps(found.path.parent)
             entry = _start(found, options, model_tag, pool, errors)
             in_flight += isinstance(entry, _Pending)
             queue.append(entry)
@@ -168,6 +175,8 @@ def _prepare(path: Path, options: Options, model_tag: str) -> Row | TagState:
     """The row for a file that needs no analysis, or its current tags when it does."""
     try:
         state = read_tags(path)
+    except CannotHoldTags as exc:  # raw AAC, AC-3…: nothing to write, and nothing wrong
+        return Row(path, "unchanged", str(exc))
     except TagError as exc:
         return Row(path, "failed", one_line(str(exc), path))
     done_by = parse_provenance(state.provenance or "").get("model")

@@ -298,3 +298,28 @@ def test_an_itunes_file_does_not_end_the_run(library: Path, tmp_path: Path):
     assert row["action"] == "tag" or (row["action"] == "failed" and "\n" not in row["reason"])
     assert result.exit_code == (0 if row["action"] == "tag" else 1)
     assert {r["action"] for r in rows.values()} == {"tag"}
+
+
+def test_a_format_without_tags_is_left_alone_and_stale_copies_are_removed(
+    library: Path, tmp_path: Path
+):
+    """Raw ADTS AAC cannot hold a genre: an 'unchanged' row that says so, not a failure.
+
+    A temporary copy left by a killed genrefy (its process gone) is removed by the next
+    run that writes in that folder; the originals beside it are untouched by that.
+    """
+    from audiofiles import ffmpeg_encode
+
+    aac = ffmpeg_encode(library / "03b raw.aac", container="adts", codec="aac", seconds=6.5)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    stale = library / f".00 song.mp3.genrefy-{dead}-abc123.tmp"
+    stale.write_bytes(b"half a copy")
+    report = tmp_path / "r.json"
+    result = CliRunner().invoke(main, [*MODEL, "-j", "1", "--report", str(report), str(library)])
+    assert result.exit_code == 0, result.output
+    rows = {Path(r["path"]).name: r for r in report_rows(report)}
+    assert rows[aac.name]["action"] == "unchanged"
+    assert rows[aac.name]["reason"].startswith("format cannot hold tags")
+    assert {r["action"] for n, r in rows.items() if n != aac.name} == {"tag"}
+    assert not stale.exists()
