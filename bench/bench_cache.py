@@ -26,16 +26,12 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_tagger import ROOT, make_tracks, run_cli  # noqa: E402
+from bench_tagger import ROOT, add_gtzan_option, make_tracks, run_cli  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--gtzan",
-        type=Path,
-        default=Path(os.environ.get("GENREFY_GTZAN", ROOT.parent / "shared" / "gtzan")),
-    )
+    add_gtzan_option(ap)
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--sources", type=int, default=4, help="distinct tracks behind the links")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)

@@ -30,6 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from bench_tagger import add_gtzan_option  # noqa: E402 - bench/ is the script's folder
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "genrefy_tagger" / "models" / "musicnn"
@@ -49,11 +50,7 @@ def valid_patches(gtzan: Path, n_clips: int) -> np.ndarray:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument(
-        "--gtzan",
-        type=Path,
-        default=Path(os.environ.get("GENREFY_GTZAN", ROOT.parent / "shared" / "gtzan")),
-    )
+    add_gtzan_option(ap)
     ap.add_argument("--clips", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=21)
     args = ap.parse_args()

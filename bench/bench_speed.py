@@ -1,7 +1,7 @@
 """Where a track's time goes with the default model, and end-to-end throughput, against a baseline.
 
-    python bench/bench_speed.py --baseline-tree /tmp/genrefy-base            # 24 MP3s, 3 rounds
-    git archive 92f0c10 | tar -x -C /tmp/genrefy-base                        # e.g. a baseline
+    python bench/bench_speed.py --baseline-tree ../genrefy-base             # 24 MP3s, 3 rounds
+    mkdir ../genrefy-base && git archive 92f0c10 | tar -x -C ../genrefy-base  # e.g. a baseline
 
 Runs every measurement once per code tree per round, alternating the trees, so both see
 the same machine load (this machine is shared; absolute times are noisy, the ratio less):
@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_tagger import add_gtzan_option  # bench/ is the script's folder
 
 ROOT = Path(__file__).resolve().parents[1]
 SR, TRACK_SECONDS = 22050, 240
@@ -131,11 +132,7 @@ def end_to_end(tree: Path, folder: Path, jobs: int) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline-tree", type=Path, help="a checkout of the code to compare with")
-    ap.add_argument(
-        "--gtzan",
-        type=Path,
-        default=Path(os.environ.get("GENREFY_GTZAN", ROOT.parent / "shared" / "gtzan")),
-    )
+    add_gtzan_option(ap)
     ap.add_argument("--files", type=int, default=24)
     ap.add_argument("--stage-files", type=int, default=8, help="files in the stage breakdown")
     ap.add_argument("--rounds", type=int, default=3)

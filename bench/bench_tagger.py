@@ -155,13 +155,18 @@ def first_result_seconds(path: Path) -> float:
     return elapsed
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_gtzan_option(ap: argparse.ArgumentParser) -> None:
+    """``--gtzan``: the shared clips, at $GENREFY_GTZAN or ../shared/gtzan by default."""
     ap.add_argument(
         "--gtzan",
         type=Path,
         default=Path(os.environ.get("GENREFY_GTZAN", ROOT.parent / "shared" / "gtzan")),
     )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_gtzan_option(ap)
     ap.add_argument("--files", type=int, default=24)
     ap.add_argument("--naive-files", type=int, default=4)
     ap.add_argument("--memory-files", type=int, default=0)
