@@ -1,12 +1,15 @@
 """Audio augmentation for training clips (never for validation or test clips).
 
-Each augmented copy of a clip is time-stretched, low-passed at a random cutoff
-and given a random gain, then framed and featurised exactly like a tagged file.
+Each augmented copy of a clip is time-stretched, low-passed at a random cutoff,
+then given a production-style treatment (:mod:`model_training.production_augment`:
+EQ tilt, compression, gain into clipping, MP3 re-encoding, small pitch or tempo
+shift), then framed, gated and level-normalised exactly like a tagged file.
 
-Why these three: tempo varies within a genre (stretch), 43 of the shared clips
-were sourced at 16 kHz and a model must not learn "dull treble ⇒ not
-classical/pop" (a low-pass on *every* training clip teaches it that treble
-says nothing), and levels differ between releases (gain).
+Why: tempo varies within a genre (stretch); 43 of the shared clips were sourced
+at 16 kHz and a model must not learn "dull treble ⇒ not classical/pop" (a
+low-pass on *every* training clip teaches it that treble says nothing); and a
+user's track differs from a GTZAN clip by its mastering and delivery, not by
+its genre (production).
 
 The parameters of copy ``v`` of a track are a pure function of (track id, v),
 so a cached copy can be recomputed bit for bit.
@@ -24,20 +27,23 @@ from genrefy_tagger.config import FeatureConfig
 from genrefy_tagger.features import frame_signal, window_features, window_rms_db
 from genrefy_tagger.windows import SILENCE_DB
 
+from . import production_augment
+from .production_augment import Recipe
+
 #: Bumped whenever the recipe below changes, so old cached copies are not reused.
-AUGMENT_VERSION = 2  # 2: edge trim, silence gate and level as the tagger
+#: 2: edge trim, silence gate and level as the tagger; 3: production-style copies.
+AUGMENT_VERSION = 3
 STRETCH_RATES = (0.9, 1.1)  # copy 0 slows down, copy 1 speeds up; more copies alternate
 LOWPASS_HZ = (3000.0, 8000.0)
-GAIN_DB = (-6.0, 6.0)
 
 
 @dataclass(frozen=True)
 class AugmentParams:
     stretch: float
     lowpass_hz: float
-    gain_db: float
+    production: Recipe | None = None  # None: stretch and low-pass only
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict:
         return asdict(self)
 
 
@@ -48,12 +54,12 @@ def params_for(track_id: str, copy: int) -> AugmentParams:
     return AugmentParams(
         stretch=STRETCH_RATES[copy % len(STRETCH_RATES)],
         lowpass_hz=float(rng.uniform(*LOWPASS_HZ)),
-        gain_db=float(rng.uniform(*GAIN_DB)),
+        production=production_augment.recipe_for(track_id, copy),
     )
 
 
 def augment_signal(y: np.ndarray, params: AugmentParams, *, sample_rate: int) -> np.ndarray:
-    """Stretch, low-pass and scale a mono signal.
+    """Stretch, low-pass and give a production treatment to a mono signal.
 
     Parameters
     ----------
@@ -72,8 +78,10 @@ def augment_signal(y: np.ndarray, params: AugmentParams, *, sample_rate: int) ->
         # Zero-phase (forward-backward) so onsets stay where they were.
         sos = butter(6, params.lowpass_hz / nyquist, btype="low", output="sos")
         out = sosfiltfilt(sos, out)
-    out = out * 10.0 ** (params.gain_db / 20.0)
-    return np.clip(out, -1.0, 1.0).astype(np.float32)
+    out = np.clip(out, -1.0, 1.0).astype(np.float32)
+    if params.production is not None:
+        out = production_augment.apply(out, sample_rate, params.production)
+    return out
 
 
 def augmented_features(

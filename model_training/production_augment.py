@@ -1,4 +1,4 @@
-"""Augmentation that imitates production and distribution, for the musicnn head's training clips.
+"""Augmentation that imitates production and distribution, for training copies of both models.
 
 A track in a user's library differs from a GTZAN clip by how it was mastered and
 delivered, not by its genre: spectral balance (EQ tilt), dynamics (compression),
