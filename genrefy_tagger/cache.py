@@ -23,9 +23,11 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -249,8 +251,11 @@ class CachedPool:
         min_confidence: float | None = None,
         jobs: int | None = None,
         refresh: bool = False,
+        pool_factory: Callable[[], Any] | None = None,
     ) -> None:
         self.bundle = load_bundle(model)
+        # Builds the analysis pool on the first miss (default: a local AnalysisPool).
+        self._pool_factory = pool_factory
         self.policy = policy or WindowPolicy(max_windows=self.bundle.max_windows)
         self.min_confidence = (
             self.bundle.min_confidence if min_confidence is None else float(min_confidence)
@@ -299,7 +304,11 @@ class CachedPool:
         if probs is None or len(probs) == 0:
             return stored
         decision = decide(
-            probs, self.bundle.genres, rule=self.bundle.vote, min_confidence=self.min_confidence
+            probs,
+            self.bundle.genres,
+            rule=self.bundle.vote,
+            min_confidence=self.min_confidence,
+            temperature=self.bundle.temperature,  # as Analyzer does: a hit decides like a miss
         )
         return Analysis(
             stored.path,
@@ -318,6 +327,9 @@ class CachedPool:
             log.warning("analysis cache: could not store %s: %s", future.result().path, exc)
 
     def _analysis_pool(self) -> AnalysisPool:
+        if self._pool is None and self._pool_factory is not None:
+            self._pool = self._pool_factory()
+            self.jobs = self._pool.jobs  # e.g. a cluster's CPUs: the caller's in-flight bound
         if self._pool is None:
             self._pool = AnalysisPool(
                 self.bundle.path,

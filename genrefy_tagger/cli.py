@@ -28,7 +28,8 @@ MODEL_NAMES = "musicnn (default) or hybrid"
     "--report",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write one row per file (genres, confidence, action, reason) to FILE: .json or "
-    ".csv (a plan for --apply), or .html (a review page to listen, correct and download the plan).",
+    ".csv (a plan for --apply), .html (a review page to listen, correct and download the plan), "
+    "or .parquet (with every genre's probability; an interrupted run resumes it).",
 )
 @click.option(
     "--min-confidence",
@@ -111,6 +112,19 @@ MODEL_NAMES = "musicnn (default) or hybrid"
     help="Write what the plan PLAN (a .json or .csv report) says, without analysing, and "
     "exit. A PATH given is the plan's folder (default: the one recorded in the plan).",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    metavar="ADDRESS",
+    help="Analyse on a Ray cluster: 'auto' (the running one), 'local' (start one here) or "
+    "its address. Tags are still written here, one file at a time.  [needs genrefy[ray]]",
+)
+@click.option(
+    "--ship-audio",
+    is_flag=True,
+    help="With --ray: send each file's bytes to the workers (for workers that cannot see "
+    "the files).",
+)
 @click.option("--clear-cache", is_flag=True, help="Forget every stored analysis first.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only failures and the summary.")
 @click.option("-v", "--verbose", is_flag=True, help="Also print the tracks left unchanged.")
@@ -132,6 +146,8 @@ def main(
     journal_path: Path | None,
     undo_path: Path | None,
     apply_path: Path | None,
+    ray_address: str | None,
+    ship_audio: bool,
     clear_cache: bool,
     quiet: bool,
     verbose: bool,
@@ -175,6 +191,7 @@ def main(
             if not paths:
                 sys.exit(EXIT_OK)
         _check_arguments(paths, report, model)
+        _check_extras(report, ray_address, ship_audio)
         from .cache import default_cache_path
 
         options = _options(
@@ -191,6 +208,8 @@ def main(
             all_windows=all_windows,
             cache_path=default_cache_path(),
             identify=report is not None,
+            ray=ray_address,
+            ship_audio=ship_audio,
         )
         sys.exit(_tag(paths, options, report, journal_path, quiet=quiet, verbose=verbose))
     except KeyboardInterrupt:  # before or after the run proper (e.g. while loading the model)
@@ -207,8 +226,10 @@ def _check_arguments(paths: tuple[Path, ...], report: Path | None, model: str | 
         raise click.BadParameter(
             "no such file or folder: " + ", ".join(missing), param_hint="PATHS"
         )
-    if report is not None and report.suffix.lower() not in (".json", ".csv", ".html"):
-        raise click.BadParameter("must end in .json, .csv or .html", param_hint="--report")
+    if report is not None and report.suffix.lower() not in (".json", ".csv", ".html", ".parquet"):
+        raise click.BadParameter(
+            "must end in .json, .csv, .html or .parquet", param_hint="--report"
+        )
     if model is not None and not Path(model).expanduser().exists():
         from .model import bundled_models
 
@@ -219,6 +240,24 @@ def _check_arguments(paths: tuple[Path, ...], report: Path | None, model: str | 
                 "or the folder of a model you trained",
                 param_hint="--model",
             )
+
+
+def _check_extras(report: Path | None, ray_address: str | None, ship_audio: bool) -> None:
+    """Usage errors for what needs the optional extra ``genrefy[ray]`` (found, not imported)."""
+    from importlib.util import find_spec
+
+    if ship_audio and not ray_address:
+        raise click.UsageError("--ship-audio goes with --ray")
+    needed = []
+    if ray_address and find_spec("ray") is None:
+        needed.append(("--ray", "ray"))
+    if report is not None and report.suffix.lower() == ".parquet" and find_spec("pyarrow") is None:
+        needed.append(("--report", "pyarrow"))
+    for option, module in needed:
+        raise click.BadParameter(
+            f"needs {module}, which is not installed: pip install 'genrefy[ray]'",
+            param_hint=option,
+        )
 
 
 def _options(*, max_windows: int | None, all_windows: bool, **kw):  # -> tagger.Options
@@ -244,7 +283,8 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
     from .isolation import ErrorLog
     from .journal import Journal, JournalError, default_journal_path
     from .model import BundleError
-    from .report import ReportWriter, Summary, format_row
+    from .report import Summary, format_row
+    from .review_cli import close_report
     from .tagger import run
 
     # Everything that can stop a run is checked before the first file is analysed.
@@ -260,12 +300,17 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
     base = paths[0].resolve() if len(paths) == 1 and paths[0].is_dir() else None
     writer = None
     if report_path:
-        from .review_cli import report_meta
+        from .review_cli import open_report, report_meta
 
         try:
-            writer = ReportWriter(report_path, report_meta(paths, base, options))
+            writer = open_report(report_path, report_meta(paths, base, options))
         except OSError as exc:
             return _error(f"cannot write the report {report_path}: {exc.strerror or exc}")
+        if getattr(writer, "resumed", 0):  # a Parquet checkpoint: skip what it holds
+            from dataclasses import replace
+
+            options = replace(options, skip=writer.done)
+            click.echo(f"resuming: {writer.resumed} files already in {writer.parts}", err=True)
     summary = Summary()
     start = time.perf_counter()
     bar = tqdm(desc="analysing", unit="file", disable=quiet or None, leave=False, file=sys.stderr)
@@ -288,7 +333,7 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
     finally:
         bar.close()
         if writer:
-            writer.close()
+            close_report(writer, interrupted)
         if journal:
             journal.close()
     summary.seconds = time.perf_counter() - start

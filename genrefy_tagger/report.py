@@ -54,6 +54,8 @@ class Row:
     confidence: float | None = None
     agreement: float | None = None
     runners_up: tuple[tuple[str, float], ...] = ()
+    # Every genre's score, best first (the Parquet report keeps the whole vector).
+    scores: tuple[tuple[str, float], ...] = field(default=(), compare=False)
     # What the decision was made on (see plan.file_identity); {} when not recorded.
     identity: dict[str, Any] = field(default_factory=dict, compare=False)
 

@@ -37,6 +37,24 @@ def report_meta(paths: tuple[Path, ...], base: Path | None, options: Any) -> dic
     )
 
 
+def open_report(path: Path, meta: dict[str, Any]) -> Any:
+    """The report writer for ``path``'s kind (Parquet needs the optional pyarrow)."""
+    if path.suffix.lower() == ".parquet":
+        from .parquet_report import ParquetReport
+
+        return ParquetReport(path, meta)
+    from .report import ReportWriter
+
+    return ReportWriter(path, meta)
+
+
+def close_report(writer: Any, interrupted: bool) -> None:
+    if hasattr(writer, "parts"):  # Parquet: an interrupted run keeps its checkpoint
+        writer.close(complete=not interrupted)
+    else:
+        writer.close()
+
+
 def common_folder(paths: Iterable[str | os.PathLike]) -> Path:
     """The deepest folder holding every one of ``paths`` (files or folders)."""
     folders = [os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p)) for p in paths]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -51,6 +51,10 @@ class Options:
     policy: WindowPolicy | None = None  # None: the model's own window budget
     cache_path: Path | None = None  # the analysis cache (cache.py); None: no cache
     identify: bool = False  # record each file's size, mtime and fingerprint (for plans)
+    ray: str | None = None  # analyse on a Ray cluster (ray_pool.py): auto, local or an address
+    ship_audio: bool = False  # with ray: send the files' bytes to the workers
+    # Files an interrupted run already reported (parquet_report.py): no row, no analysis.
+    skip: Callable[[Path], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,8 @@ def run(
                 # Copies a killed run left behind (its originals are whole): once per folder.
                 cleaned.add(found.path.parent)
                 remove_stale_temps(found.path.parent)
+            if options.skip is not None and options.skip(found.path):
+                continue
             entry = _start(found, options, model_tag, pool, errors)
             in_flight += isinstance(entry, _Pending)
             queue.append(entry)
@@ -138,11 +144,28 @@ def _analysis_pool(options: Options) -> Iterator[CachedPool]:
             min_confidence=options.min_confidence,
             jobs=options.jobs,
             refresh=options.force,
+            pool_factory=_ray_pool(options) if options.ray else None,
         ) as pool:
             yield pool
     finally:
         if cache is not None:
             cache.close()
+
+
+def _ray_pool(options: Options) -> Callable[[], object]:
+    def build() -> object:
+        from .ray_pool import RayPool  # Ray is an optional extra: imported only for --ray
+
+        return RayPool(
+            options.model,
+            address=options.ray or "auto",
+            policy=options.policy,
+            min_confidence=options.min_confidence,
+            jobs=options.jobs,
+            ship_audio=options.ship_audio,
+        )
+
+    return build
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -255,6 +278,7 @@ def _decide(path: Path, state: TagState, analysis: Analysis, options: Options) -
         "confidence": decision.confidence,
         "agreement": decision.agreement,
         "runners_up": tuple((display_name(g), s) for g, s in decision.ranked[1:3]),
+        "scores": tuple((display_name(g), s) for g, s in decision.ranked),
     }
     if decision.unsure:
         return Row(path, "unsure", "below --min-confidence", **details)
