@@ -54,7 +54,7 @@ def test_help_is_fast_and_does_not_import_tensorflow():
         "sys.argv = ['genrefy-tag', '--help']\n"
         "try:\n    runpy.run_module('genrefy_tagger', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "heavy = ('tensorflow', 'keras', 'librosa', 'ai_edge_litert')\n"
+        "heavy = ('tensorflow', 'keras', 'librosa', 'ai_edge_litert', 'ray', 'pyarrow')\n"
         "heavy = [m for m in heavy if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"
     )
