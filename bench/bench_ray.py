@@ -5,16 +5,18 @@
 On the 4-minute MP3s of ``bench_speed.py`` (``.cache/bench/mp3-240s``), each in a fresh
 process, with no analysis cache (every file is heard):
 
-* **analysis**: ``tagger.run --dry-run`` with the local pool (``-j 1``, ``-j 2``) and with a
-  Ray cluster started in the process (``--ray local``: 1 and 2 actors, and 2 actors with
-  ``--ship-audio``): seconds to the first row (start-up: processes or cluster, model
-  loads, first file) and steady files/s over the second half of the files;
+* **analysis** (``--rounds`` times, in turns; medians): ``tagger.run --dry-run`` with the
+  local pool (``-j 1``, ``-j 2``) and with a Ray cluster started in the process
+  (``--ray local``: 1 and 2 actors, and 2 actors with ``--ship-audio``): seconds to the
+  first row (start-up: processes or cluster, model loads, first file) and steady files/s
+  over the second half of the files;
 * **overhead per track**: the round trip of a file through each pool when the analysis
   itself costs nothing (a path that does not exist: the worker answers at once) — what
   Ray adds to every file, whatever the model;
 * **driver**: what stays on one machine whatever the cluster — a real run (read tags,
   decide, write, verify, journal) on files whose analyses are in the cache, in files/s,
-  the same as a dry run (no writes), and the Parquet report's rows/s.
+  the same as a dry run (no writes), a dry run that also takes each file's identity
+  (size, mtime, fingerprint: what ``--report`` records), and the Parquet report's rows/s.
 
 This machine has 2 cores shared with other jobs: the figures are pessimistic and noisy.
 """
@@ -25,6 +27,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,8 +111,9 @@ def driver_files_per_s(paths: list[Path], state: Path) -> dict[str, float]:
         cache = Path(tmp) / "cache.sqlite"
         base = Options(min_confidence=0.0, jobs=2, cache_path=cache)
         list(run([folder], replace(base, dry_run=True), journal=None))  # fills the cache
-        for name, dry in (("dry_run_cached", True), ("write_cached", False)):
-            options = replace(base, dry_run=dry)
+        runs = (("dry_run_cached", True, False), ("dry_run_report_cached", True, True))
+        for name, dry, identify in (*runs, ("write_cached", False, False)):
+            options = replace(base, dry_run=dry, identify=identify)
             journal = None if dry else Journal(Path(tmp) / "journal.jsonl")
             t = time.perf_counter()
             rows = list(run([folder], options, journal=journal))
@@ -140,6 +144,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_gtzan_option(ap)
     ap.add_argument("--files", type=int, default=24)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--overhead-files", type=int, default=400)
     ap.add_argument("--parquet-rows", type=int, default=100_000)
     ap.add_argument("--out", type=Path, help="also write the figures as JSON here")
@@ -162,13 +167,17 @@ def main() -> None:
         sub.mkdir()
         for p in paths:
             os.link(p, sub / p.name)
-        for name, (jobs, ray, ship) in configs.items():
-            r = _python(_ANALYSIS, [str(sub), str(jobs), ray, ship], Path(state))
-            result["analysis"][name] = r
-            print(
-                f"{name:<26} first row {r['first_row_s']:5.1f} s, "
-                f"then {r['steady_files_per_s']:.2f} files/s  (load {os.getloadavg()[0]:.1f})"
-            )
+        runs: dict[str, list[dict]] = {name: [] for name in configs}
+        for r in range(args.rounds):  # configurations in turns: each sees the same load
+            for name, (jobs, ray, ship) in configs.items():
+                runs[name].append(_python(_ANALYSIS, [str(sub), str(jobs), ray, ship], Path(state)))
+            print(f"round {r + 1} done, load {os.getloadavg()[0]:.1f}")
+        for name, got in runs.items():
+            first = statistics.median(g["first_row_s"] for g in got)
+            rate = statistics.median(g["steady_files_per_s"] for g in got)
+            result["analysis"][name] = {"first_row_s": first, "steady_files_per_s": rate}
+            spread = ", ".join(f"{g['steady_files_per_s']:.2f}" for g in got)
+            print(f"{name:<26} first row {first:5.1f} s, then {rate:.2f} files/s  ({spread})")
         shutil.rmtree(sub)
         for name, (jobs, ray) in {"local -j 2": (2, ""), "ray 2 actors": (2, "1")}.items():
             r = _python(_OVERHEAD, [str(jobs), ray, str(args.overhead_files)], Path(state))
@@ -179,7 +188,8 @@ def main() -> None:
     result["driver"] = driver
     print(
         f"driver, analyses cached: real run {driver['write_cached_files_per_s']:.1f} files/s, "
-        f"dry run {driver['dry_run_cached_files_per_s']:.1f} files/s; "
+        f"dry run {driver['dry_run_cached_files_per_s']:.1f} files/s, with a report's "
+        f"identities {driver['dry_run_report_cached_files_per_s']:.1f} files/s; "
         f"Parquet report {driver['parquet_rows_per_s']:.0f} rows/s"
     )
     if args.out:

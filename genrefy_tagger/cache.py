@@ -266,6 +266,8 @@ class CachedPool:
         self._model_key = model_key(self.bundle) if cache is not None else ""
         self._policy_key = policy_key(self.policy)
         self._pool: AnalysisPool | None = None
+        if pool_factory is not None:  # e.g. a cluster: joined (or refused) before any file
+            self._analysis_pool()
 
     def submit(self, path: str | os.PathLike) -> Future[Analysis]:
         if self.cache is None:

@@ -63,7 +63,8 @@ MODEL_NAMES = "musicnn (default) or hybrid"
     "--jobs",
     type=click.IntRange(1, 256),
     metavar="N",
-    help="Analyse N files at a time.  [default: the number of CPU cores]",
+    help="Analyse N files at a time (with --ray: N workers).  [default: the number of CPU "
+    "cores, or the cluster's]",
 )
 @click.option(
     "--model",
@@ -285,7 +286,7 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
     from .model import BundleError
     from .report import Summary, format_row
     from .review_cli import close_report
-    from .tagger import run
+    from .tagger import ClusterError, run
 
     # Everything that can stop a run is checked before the first file is analysed.
     journal_file, journal = None, None
@@ -328,6 +329,8 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
                 bar.write(format_row(row, dry_run=options.dry_run, base=base))
     except BundleError as exc:
         return _error(f"model: {exc}")
+    except ClusterError as exc:
+        return _error(str(exc))
     except KeyboardInterrupt:
         interrupted = True
     finally:

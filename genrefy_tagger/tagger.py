@@ -152,18 +152,26 @@ def _analysis_pool(options: Options) -> Iterator[CachedPool]:
             cache.close()
 
 
+class ClusterError(Exception):
+    """The Ray cluster of ``--ray`` cannot be joined or started, or its workers cannot run."""
+
+
 def _ray_pool(options: Options) -> Callable[[], object]:
     def build() -> object:
         from .ray_pool import RayPool  # Ray is an optional extra: imported only for --ray
 
-        return RayPool(
-            options.model,
-            address=options.ray or "auto",
-            policy=options.policy,
-            min_confidence=options.min_confidence,
-            jobs=options.jobs,
-            ship_audio=options.ship_audio,
-        )
+        address = options.ray or "auto"
+        try:
+            return RayPool(
+                options.model,
+                address=address,
+                policy=options.policy,
+                min_confidence=options.min_confidence,
+                jobs=options.jobs,
+                ship_audio=options.ship_audio,
+            )
+        except Exception as exc:  # noqa: BLE001 - whatever Ray raises, the run cannot start
+            raise ClusterError(f"Ray cluster {address!r}: {describe(exc)}") from exc
 
     return build
 

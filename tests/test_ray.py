@@ -182,3 +182,8 @@ def test_resume_through_the_analysis_cache(cluster, gtzan_dir: Path, tmp_path: P
     for path in heard:  # answered from the cache, decided exactly as when first heard
         assert again[path].action == first[path].action != "failed"
         assert again[path].confidence == pytest.approx(first[path].confidence, abs=1e-9)
+
+
+def test_ship_audio_needs_ray(tmp_path: Path):
+    result = CliRunner().invoke(main, ["--dry-run", "--ship-audio", str(tmp_path)])
+    assert result.exit_code == 2 and "--ship-audio goes with --ray" in result.output
