@@ -91,11 +91,11 @@ class ParquetReport:
             shutil.rmtree(self.parts, ignore_errors=True)
             self.parts.mkdir(parents=True)
             return np.zeros(0, dtype=np.uint64)
-        keys = []
+        keys = []  # one array a part: 8 bytes a file, never a list of every path
         for part in parts:
-            table = pq.read_table(part, columns=["path"])
-            keys += [path_key(p) for p in table.column("path").to_pylist()]
-        return np.unique(np.asarray(keys, dtype=np.uint64))
+            names = pq.read_table(part, columns=["path"]).column("path").to_pylist()
+            keys.append(np.fromiter((path_key(p) for p in names), np.uint64, len(names)))
+        return np.unique(np.concatenate(keys))
 
     def _same_run(self, part: Path) -> bool:
         try:
