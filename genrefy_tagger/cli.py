@@ -277,13 +277,13 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
         for row in rows:
             summary.add(row)
             bar.update()
-            if writer:
-                writer.write(row)
             show = row.action == "failed" or (
                 not quiet and (verbose or options.dry_run or row.action in ("tag", "unsure"))
             )
             if show:
                 bar.write(format_row(row, dry_run=options.dry_run, base=base))
+            if writer:
+                writer.write(row)
     except BundleError as exc:
         return _error(f"model: {exc}")
     except KeyboardInterrupt:
