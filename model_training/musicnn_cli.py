@@ -134,7 +134,7 @@ def musicnn_export_frontend_cmd(bundle: Path) -> None:
     """Re-export frontend.tflite (the fast int8 graph) from frontend.keras, and mel_basis.npy."""
     import keras
 
-    from genrefy_tagger.musicnn import _Lite
+    from genrefy_tagger.lite import LiteRunner
 
     from .musicnn_fast import export_fast_frontend
     from .musicnn_import import write_mel_basis
@@ -144,7 +144,9 @@ def musicnn_export_frontend_cmd(bundle: Path) -> None:
     write_mel_basis(bundle)
     rng = np.random.default_rng(0)
     patches = (rng.random((4, *port.input_shape[1:])) * 4).astype(np.float32)
-    diff = np.abs(_Lite(bundle / "frontend.tflite", 1)(patches) - port.predict(patches, verbose=0))
+    diff = np.abs(
+        LiteRunner(bundle / "frontend.tflite")(patches) - port.predict(patches, verbose=0)
+    )
     click.echo(
         f"{bundle / 'frontend.tflite'}: {len(info['int8_convolutions'])} int8 convolutions; "
         f"max |LiteRT - Keras| on 4 random patches {diff.max():.2e}"

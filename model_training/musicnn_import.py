@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genrefy_tagger.musicnn import DEFAULT_CONFIG, MusicnnConfig, build_frontend
+from genrefy_tagger.musicnn import DEFAULT_CONFIG, MusicnnConfig
+from genrefy_tagger.musicnn_net import build_frontend
 
 if TYPE_CHECKING:
     import keras

@@ -223,8 +223,8 @@ def retrain_bundle(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train, choose the epochs, calibrate, threshold, test once on ff-test, write the head."""
+    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
     from genrefy_tagger.model import write_bundle_json
-    from genrefy_tagger.musicnn import MusicnnPredictor
 
     from .musicnn_data import load_variant
     from .musicnn_fidelity import load_published
@@ -360,7 +360,7 @@ def musicnn_port_data_cmd(
     gtzan: Path, bundle: Path, variants: str, aug_every: int, raw_every: int, threads: int
 ) -> None:
     """Cache the port's taggrams of the shared non-test clips (model_training.musicnn_data)."""
-    from genrefy_tagger.musicnn import _Lite
+    from genrefy_tagger.lite import LiteRunner
     from genrefy_tagger.windows import WindowPolicy
 
     from .musicnn_data import build_variant, two_output_frontend
@@ -368,7 +368,7 @@ def musicnn_port_data_cmd(
     meta = json.loads((bundle / "bundle.json").read_text())
     policy = WindowPolicy(max_windows=int(meta.get("analysis", {}).get("max_windows", 10)))
     frontend = two_output_frontend(bundle, PORT_CACHE / "frontend_tags_penult.tflite")
-    lite = _Lite(frontend, threads=threads)
+    lite = LiteRunner(frontend, threads=threads)
     for v in (v for v in variants.split(",") if v):
         splits, every = ("train", "valid", "none"), 1
         if v == "raw":
