@@ -27,7 +27,7 @@ import numpy as np
 from genrefy_tagger.config import GTZAN_GENRES
 from genrefy_tagger.musicnn import head_groups, stretch_indices
 
-from .musicnn_fidelity import Taggrams
+from .fidelity import Taggrams
 
 if TYPE_CHECKING:
     import keras
