@@ -31,15 +31,13 @@ from .convert import FRONTEND_KERAS, FRONTEND_TFLITE, LICENSE_FILE, MEL_BASIS_FI
 from .fidelity import Taggrams, read_manifest
 from .head import (
     HeadParams,
-    confusion_png,
     ensemble,
     keras_predict,
-    logistic_reference,
     params_to_dict,
-    scores,
     track_probabilities,
     train_head,
 )
+from .metrics import confusion_png, logistic_reference, scores
 
 HEAD_KERAS, HEAD_TFLITE = "head.keras", "head.tflite"
 

@@ -33,14 +33,13 @@ from .data import PORT_CACHE, load_variant
 from .fidelity import Taggrams, load_published
 from .head import (
     HeadParams,
-    confusion_png,
     ensemble,
     keras_predict,
-    scores,
     spread_indices,
     track_probabilities,
     train_head,
 )
+from .metrics import confusion_png, scores
 
 
 def concat(*sets: Taggrams) -> Taggrams:
