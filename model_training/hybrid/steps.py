@@ -25,18 +25,13 @@ from typing import Any
 import click
 
 from .. import dataset
+from ..evaluate import LEAKY_LABEL, per_genre_table, plot_confusion, plot_curves, write_json
 from ..plan import Plan, choose_split, make_plan
 
 
 def say(text: str) -> None:
     """Progress and results go to stderr (stdout stays free for other output)."""
     click.echo(text, err=True)
-
-
-def write(path: Path, data: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    return path
 
 
 def read(path: Path) -> Any:
@@ -51,7 +46,7 @@ def log_command(out: Path, argv: Sequence[str]) -> None:
     it goes into the bundle."""
     path = out / "commands.json"
     done = json.loads(path.read_text()) if path.is_file() else []
-    write(path, [*done, "genrefy-train " + " ".join(shlex.quote(a) for a in argv)])
+    write_json([*done, "genrefy-train " + " ".join(shlex.quote(a) for a in argv)], path)
 
 
 # --- the steps --------------------------------------------------------------------------------
@@ -92,7 +87,7 @@ def prepare(
         "extracted_now": features.computed,
         "plan": plan.to_dict(),
     }
-    write(out / "plan.json", info)
+    write_json(info, out / "plan.json")
     say(f"split {mode}: train {len(plan.train)}, valid {len(plan.valid)}, test {len(plan.test)}")
     say(f"features ready in {seconds:.1f} s ({features.computed} extracted now)")
     return info
@@ -142,9 +137,9 @@ def tune(
         epochs=tune_epochs,
         seed=plan.seed,
     )
-    write(out / "tune.json", summary)
+    write_json(summary, out / "tune.json")
     if "best_hp" in summary:
-        write(out / "best_hp.json", summary["best_hp"])
+        write_json(summary["best_hp"], out / "best_hp.json")
         say(f"best macro-F1 {summary['best_value']:.3f} (trial {summary['best_trial']})")
     say(f"{summary['complete']} complete, {summary['pruned']} pruned trials")
     return summary
@@ -171,7 +166,7 @@ def train(out: Path, hp_file: Path | None, fit: dict[str, int], **kw) -> dict:
         "train_seconds": round(fitted.result.seconds, 1),
         "history": fitted.result.history,
     }
-    write(final / "history.json", summary)
+    write_json(summary, final / "history.json")
     say(f"final model: best epoch {summary['best_epoch']}, {summary['train_seconds']:.0f} s")
     return summary
 
@@ -185,7 +180,6 @@ def evaluate(
     fit: dict[str, int],
     **kw,
 ) -> None:
-    from .. import evaluate as ev
     from . import experiments
 
     info, plan, windows = run_windows(out, with_test=test, **kw)
@@ -195,13 +189,13 @@ def evaluate(
     if cv:
         result = experiments.cross_validate(hp, windows, plan.folds, seed=plan.seed, **fit)
         histories = result.pop("histories")
-        write(out / "cv.json", result)
-        ev.plot_confusion(
+        write_json(result, out / "cv.json")
+        plot_confusion(
             result["confusion_all_folds"],
             report / "confusion_cv.png",
             title=f"cross-validation, all folds ({result['vote']} vote)",
         )
-        ev.plot_curves(histories, report / "curves_cv.png")
+        plot_curves(histories, report / "curves_cv.png")
         acc, f1 = result["summary"]["track_accuracy"], result["summary"]["track_macro_f1"]
         say(
             f"CV track accuracy {acc['mean']:.3f} ± {acc['std']:.3f}, "
@@ -211,10 +205,10 @@ def evaluate(
         result = experiments.leaky_chunk_accuracy(
             hp, windows, plan.development(), seed=plan.seed, **fit
         )
-        write(out / "leaky.json", result)
+        write_json(result, out / "leaky.json")
         say(
             f"chunk accuracy with a random chunk split: {result['chunk_accuracy']:.3f} "
-            f"({ev.LEAKY_LABEL})"
+            f"({LEAKY_LABEL})"
         )
     if test:
         import keras
@@ -229,16 +223,16 @@ def evaluate(
         result = experiments.evaluate_model(
             model, scaler["mean"], scaler["scale"], windows.subset(plan.test), vote=vote
         )
-        write(out / "test.json", result)
+        write_json(result, out / "test.json")
         track = result["track"][vote]
-        ev.plot_confusion(
+        plot_confusion(
             track["confusion"],
             report / "confusion_test.png",
             title=f"held-out test, {track['n']} tracks ({vote} vote)",
         )
         history = read(out / "final" / "history.json")["history"]
-        ev.plot_curves({"final": history}, report / "curves.png")
-        say(f"held-out test ({track['n']} tracks):\n" + ev.per_genre_table(track))
+        plot_curves({"final": history}, report / "curves.png")
+        say(f"held-out test ({track['n']} tracks):\n" + per_genre_table(track))
 
 
 def export(out: Path, bundle: Path, version: str, example: Path | None, **kw) -> dict:
