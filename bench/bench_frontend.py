@@ -58,7 +58,7 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
-    from genrefy_tagger.musicnn import _Lite
+    from genrefy_tagger.lite import LiteRunner
     from model_training.litert import export_litert
     from model_training.musicnn.fast import build_fast_frontend
 
@@ -78,7 +78,7 @@ def main() -> None:
                     input_signature=[spec], verbose=False,
                     optimizations=[tf.lite.Optimize.DEFAULT])  # fmt: skip
         export_litert(build_fast_frontend(port), paths["rearranged float32"])
-        lites = {k: _Lite(p, 1) for k, p in paths.items()}
+        lites = {k: LiteRunner(p) for k, p in paths.items()}
         outputs = {k: lite(patches) for k, lite in lites.items()}
         cpu: dict[str, list[float]] = {k: [] for k in lites}
         for r in range(args.repeats):

@@ -44,8 +44,12 @@ import numpy as np
 from genrefy_tagger import audio, musicnn
 from genrefy_tagger.model import load_bundle
 from genrefy_tagger.windows import WindowPolicy
+try:  # the model-kind layout; a baseline tree may predate it
+    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
+except ImportError:
+    MusicnnPredictor = musicnn.MusicnnPredictor
 bundle = load_bundle(None)
-predictor = musicnn.MusicnnPredictor(bundle.path, threads=1)
+predictor = MusicnnPredictor(bundle.path, threads=1)
 policy = WindowPolicy(max_windows=bundle.max_windows)
 paths = sys.argv[1:]
 predictor.window_probabilities(paths[0], policy=policy)

@@ -76,10 +76,11 @@ def time_naive(paths: list[Path]) -> float:
 
     from genrefy_tagger.config import FeatureConfig
     from genrefy_tagger.features import window_features
-    from genrefy_tagger.model import Predictor, load_bundle
+    from genrefy_tagger.kinds.hybrid import HybridModel
+    from genrefy_tagger.model import load_bundle
 
     cfg = FeatureConfig()
-    predictor = Predictor(load_bundle("hybrid"))  # the feature-based model, as in the seed
+    predictor = HybridModel(load_bundle("hybrid"))  # the feature-based model, as in the seed
     t0 = time.perf_counter()
     for p in paths:
         y, _ = librosa.load(str(p), sr=cfg.sample_rate, mono=True)

@@ -97,10 +97,11 @@ def report_run(run: Path) -> None:
 def bench_inference() -> None:
     import numpy as np
 
-    from genrefy_tagger.model import Predictor, bundled_models, load_bundle
+    from genrefy_tagger.kinds.hybrid import HybridModel
+    from genrefy_tagger.model import bundled_models, load_bundle
 
     bundle = load_bundle(bundled_models()["hybrid"])
-    predictor = Predictor(bundle, backend="litert")
+    predictor = HybridModel(bundle, backend="litert")
     x = np.random.default_rng(0).standard_normal((100, 130, 102)).astype(np.float32)
     predictor.predict(x[:10])
     start = time.perf_counter()

@@ -56,8 +56,8 @@ def published_ff_test(bundle: Path) -> dict[str, float]:
     from sklearn.metrics import f1_score
 
     sys.path.insert(0, str(ROOT))
+    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
     from genrefy_tagger.model import load_bundle
-    from genrefy_tagger.musicnn import MusicnnPredictor
     from genrefy_tagger.vote import calibrate
     from model_training.musicnn.fidelity import load_published
     from model_training.musicnn.head import spread_indices

@@ -79,6 +79,15 @@ class FeatureConfig:
         return int(round(self.window_seconds * self.sample_rate))
 
     @property
+    def context_samples(self) -> int:
+        """No audio outside a window: its features frame the window alone (``WindowSpec``)."""
+        return 0
+
+    @property
+    def segment_samples(self) -> int:
+        return self.window_samples
+
+    @property
     def n_frames(self) -> int:
         """STFT frames per window (librosa's centred framing)."""
         return 1 + self.window_samples // self.hop_length

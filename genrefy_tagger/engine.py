@@ -1,7 +1,8 @@
 """One file in, one decision out — and the same for many files in parallel.
 
-This is what the CLI and the beets plugin share: decode windows → features →
-model → vote. Nothing here writes to a file.
+This is what the CLI and the beets plugin share: the windows the model asks for
+(:mod:`~genrefy_tagger.windows`) → its probabilities (:mod:`~genrefy_tagger.kinds`,
+whatever its kind) → the vote (:mod:`~genrefy_tagger.vote`). Nothing here writes to a file.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from .audio import AudioError
-from .features import window_features
 from .isolation import describe, ignore_interrupts, one_line
-from .model import Bundle, Predictor, load_bundle
+from .kinds import load_model
+from .model import Bundle, load_bundle
 from .vote import Decision, decide
 from .windows import WindowPolicy, read_windows
 
@@ -69,18 +70,11 @@ class Analyzer:
         self.min_confidence = (
             self.bundle.min_confidence if min_confidence is None else float(min_confidence)
         )
-        if self.bundle.kind == "musicnn":
-            from .musicnn import MusicnnPredictor
-
-            self._musicnn = MusicnnPredictor(self.bundle.path)
-        else:
-            self.predictor = Predictor(self.bundle, backend=backend)
+        self.model = load_model(self.bundle, backend=backend)
 
     @property
     def window_seconds(self) -> float:
-        if self.bundle.kind == "musicnn":
-            return self._musicnn.config.window_seconds
-        return self.bundle.feature_config.window_seconds
+        return self.model.window.window_seconds
 
     def analyse(self, path: str | os.PathLike) -> Analysis:
         path = Path(path)
@@ -122,14 +116,10 @@ class Analyzer:
 
     def _probabilities(self, path: Path) -> tuple[np.ndarray, float, int]:
         """(n, n_genres) probabilities to vote over, the track's duration, silent windows."""
-        if self.bundle.kind == "musicnn":
-            return self._musicnn.window_probabilities(path, policy=self.policy)
-        config = self.bundle.feature_config
-        windows = read_windows(path, config=config, policy=self.policy)
+        windows = read_windows(path, config=self.model.window, policy=self.policy)
         if len(windows.samples) == 0:
             return np.zeros((0, len(self.bundle.genres))), windows.duration, windows.n_silent
-        probs = self.predictor.predict(window_features(windows.samples, config=config))
-        return probs, windows.duration, windows.n_silent
+        return self.model.probabilities(windows.samples), windows.duration, windows.n_silent
 
 
 def _since(start: float) -> float:

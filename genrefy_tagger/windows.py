@@ -1,19 +1,23 @@
-"""Which 3-s windows of a track to analyse.
+"""Which 3-s windows of a track to analyse, and decoding them — for every model kind.
 
 A track of any length is judged from a bounded number of windows spread over
 its body, so the cost per track does not grow with its length. Training uses
 the same planner with ``max_windows=None`` (every whole window).
+
+What a model needs is declared by its bundle as a :class:`WindowSpec` (rate,
+window length, FFT context around each window, target level); this module
+plans, decodes, gates and levels the windows once for any kind of model.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from . import audio, loudness
-from .config import FeatureConfig
 from .features import window_rms_db
 
 #: Windows quieter than this (dBFS, absolute) are silence or near-silence and are not analysed;
@@ -70,26 +74,50 @@ def plan_trimmed(
     return np.pad(y[offset:], (0, win)), starts, offset, n_edge
 
 
+class WindowSpec(Protocol):
+    """What a model kind hears: declared by its bundle's config (e.g. ``FeatureConfig``)."""
+
+    @property
+    def sample_rate(self) -> int: ...
+    @property
+    def window_seconds(self) -> float: ...
+    @property
+    def window_samples(self) -> int: ...
+    @property
+    def context_samples(self) -> int:
+        """Samples decoded before each window's start (an FFT's half frame, or 0)."""
+
+    @property
+    def segment_samples(self) -> int:
+        """Samples decoded per window, from ``start - context_samples`` on."""
+
+    @property
+    def loudness_db(self) -> float | None:
+        """Level the audible windows are brought to (None: left as decoded)."""
+
+
 @dataclass(frozen=True)
 class Windows:
-    samples: np.ndarray  # (n, window_samples) float32, audible windows only
+    samples: np.ndarray  # (n, spec.segment_samples) float32, audible windows only
     starts: np.ndarray  # (n,) seconds
     duration: float  # of the whole track, seconds
     n_silent: int  # windows dropped as silent
 
 
-def read_windows(
-    path: str | os.PathLike, *, config: FeatureConfig, policy: WindowPolicy
-) -> Windows:
+def read_windows(path: str | os.PathLike, *, config: WindowSpec, policy: WindowPolicy) -> Windows:
     """Decode the planned windows of a file, drop the silent ones, normalise the level.
 
     Tracks up to ``TRIM_MAX_SECONDS`` are decoded in one pass, their silent edges cut
     (silent whole windows cut count as ``n_silent``) and the plan laid over the rest;
-    longer ones are decoded window by window, seeking in between. The audible windows
-    are then scaled to ``config.loudness_db`` (:mod:`~genrefy_tagger.loudness`).
+    longer ones are decoded window by window, seeking in between. Each segment starts
+    ``config.context_samples`` before its window (zeros outside the track), so that
+    frame ``j`` of a centred STFT sits where it would in the whole-track spectrogram.
+    The level is measured on the windows proper and the audible ones are scaled to
+    ``config.loudness_db`` (:mod:`~genrefy_tagger.loudness`).
     """
     info = audio.probe(path)
     sr, win = config.sample_rate, config.window_samples
+    lead, length = config.context_samples, config.segment_samples
     n_edge, offset = 0, 0
     if info.duration <= TRIM_MAX_SECONDS:
         y = audio.load(path, sample_rate=sr, info=info)
@@ -97,19 +125,22 @@ def read_windows(
         body, starts, offset, n_edge = plan_trimmed(
             y, sample_rate=sr, window_seconds=config.window_seconds, policy=policy
         )
+        padded = np.pad(body, (lead, length))
         at = [int(round(s * sr)) for s in starts]
-        samples = (
-            np.stack([body[a : a + win] for a in at]) if at else np.zeros((0, win), np.float32)
+        segments = (
+            np.stack([padded[a : a + length] for a in at])
+            if at
+            else np.zeros((0, length), np.float32)
         )
     else:
         starts = plan_starts(info.duration, window_seconds=config.window_seconds, policy=policy)
-        samples = audio.load_segments(
-            path, starts, seconds=config.window_seconds, sample_rate=sr, info=info
+        segments = audio.load_segments(
+            path, [s - lead / sr for s in starts], seconds=length / sr, sample_rate=sr, info=info
         )
         duration = info.duration
     starts_arr = np.asarray(starts, dtype=np.float64) + offset / sr
-    levels = window_rms_db(samples) if len(samples) else np.zeros(0)
+    levels = window_rms_db(segments[:, lead : lead + win]) if len(segments) else np.zeros(0)
     keep = loudness.audible(levels, floor_db=policy.silence_db)
     scale = loudness.gain(levels, keep, config.loudness_db)
-    kept = (samples[keep] * np.float32(scale)).astype(np.float32, copy=False)
+    kept = (segments[keep] * np.float32(scale)).astype(np.float32, copy=False)
     return Windows(kept, starts_arr[keep], duration, int((~keep).sum()) + n_edge)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from genrefy_tagger.config import GTZAN_GENRES, FeatureConfig
-from genrefy_tagger.model import Predictor, bundled_models, default_bundle_dir, load_bundle
+from genrefy_tagger.kinds.hybrid import HybridModel
+from genrefy_tagger.model import bundled_models, default_bundle_dir, load_bundle
 
 BUNDLE = bundled_models()["hybrid"]
 
@@ -22,13 +23,14 @@ def test_bundle_json_describes_the_model() -> None:
     meta = json.loads((BUNDLE / "bundle.json").read_text(encoding="utf-8"))
     bundle = load_bundle(BUNDLE)
     assert bundle.genres == GTZAN_GENRES
-    assert bundle.feature_config == FeatureConfig()
+    model = HybridModel(bundle)
+    assert model.config == model.window == FeatureConfig()
     assert meta["kind"] == "features" and meta["vote"] in ("mean", "logmean")
     assert 0.0 <= meta["min_confidence"] < 1.0
     for key in ("architecture", "hyperparameters", "metrics", "training_data", "commands"):
         assert meta.get(key), key
     assert meta["package_version"]
-    assert np.all(bundle.scaler_scale > 0) and np.isfinite(bundle.scaler_mean).all()
+    assert np.all(model.scale > 0) and np.isfinite(model.mean).all()
     sizes = [(BUNDLE / f).stat().st_size for f in meta["files"].values()]
     assert max(sizes) < 5_000_000  # "a few MB at most"
 
@@ -47,10 +49,10 @@ def test_litert_and_keras_agree_on_a_real_clip(gtzan_dir: Path) -> None:
     from model_training.hybrid.cache import tagging_features
 
     bundle = load_bundle(BUNDLE)
-    features = tagging_features(_a_clip(gtzan_dir), config=bundle.feature_config)
+    features = tagging_features(_a_clip(gtzan_dir), config=HybridModel(bundle).config)
     assert features.shape == (10, 130, 102)
-    lite = Predictor(bundle, backend="litert").predict(features)
-    ker = Predictor(bundle, backend="keras").predict(features)
+    lite = HybridModel(bundle, backend="litert").predict(features)
+    ker = HybridModel(bundle, backend="keras").predict(features)
     assert lite.shape == (10, len(GTZAN_GENRES))
     np.testing.assert_allclose(lite.sum(1), 1.0, atol=1e-5)
     assert np.max(np.abs(lite - ker)) < 1e-4
@@ -77,9 +79,9 @@ def test_default_model_is_a_shipped_bundle():
 
 def test_shipped_default_is_calibrated_and_normalised():
     """The default bundle carries its temperature, threshold and level target, and uses them."""
+    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
     from genrefy_tagger.loudness import TARGET_DB
     from genrefy_tagger.model import load_bundle
-    from genrefy_tagger.musicnn import MusicnnPredictor
 
     bundle = load_bundle("musicnn")
     cal = bundle.meta["calibration"]
@@ -87,4 +89,4 @@ def test_shipped_default_is_calibrated_and_normalised():
     assert cal["threshold_choice"]["precision"] >= 0.95
     assert bundle.min_confidence == cal["threshold_choice"]["threshold"]
     assert MusicnnPredictor(bundle.path).config.loudness_db == TARGET_DB
-    assert load_bundle("hybrid").feature_config.loudness_db == TARGET_DB
+    assert HybridModel(load_bundle("hybrid")).config.loudness_db == TARGET_DB

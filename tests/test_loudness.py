@@ -60,7 +60,8 @@ def _variants(src: Path, tmp_path: Path) -> dict[str, Path]:
 
 def test_real_clips_are_heard_alike_at_any_level(gtzan_dir: Path, tmp_path: Path):
     """Both read paths give the same normalised windows; the shipped default the same scores."""
-    from genrefy_tagger.musicnn import MusicnnPredictor, read_track_windows
+    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
+    from genrefy_tagger.musicnn import read_track_windows
 
     predictor = MusicnnPredictor(ROOT / "genrefy_tagger" / "models" / "musicnn")
     policy = WindowPolicy(max_windows=6)

@@ -127,7 +127,7 @@ def _write_tf1_checkpoint(prefix: Path, tensors: dict[str, np.ndarray]) -> None:
 
 
 def test_converter_maps_every_checkpoint_variable_once(tmp_path: Path) -> None:
-    from genrefy_tagger.musicnn import build_frontend
+    from genrefy_tagger.musicnn_net import build_frontend
     from model_training.musicnn.convert import (
         MusicnnImportError,
         checkpoint_prefix,
@@ -257,12 +257,12 @@ def test_bundle_loads_in_safe_mode() -> None:
 
 _PREDICT_SCRIPT = """
 import json, sys
-from genrefy_tagger.musicnn import MusicnnPredictor
+from genrefy_tagger.kinds.musicnn import MusicnnPredictor
 from genrefy_tagger.vote import decide
 from genrefy_tagger.windows import WindowPolicy
 predictor = MusicnnPredictor(sys.argv[1])
 probs, duration, n_silent = predictor.window_probabilities(sys.argv[2], policy=WindowPolicy())
-decision = decide(probs, predictor.genres, rule=predictor.vote)
+decision = decide(probs, predictor.genres, rule=predictor.bundle.vote)
 print(json.dumps({"probs": probs.tolist(), "duration": duration, "n_silent": n_silent,
                   "genre": decision.genre, "tensorflow": "tensorflow" in sys.modules}))
 """
@@ -294,7 +294,7 @@ def test_litert_files_match_keras() -> None:
     """The shipped .tflite files compute what the .keras files compute."""
     import keras
 
-    from genrefy_tagger.musicnn import _Lite
+    from genrefy_tagger.lite import LiteRunner
 
     rng = np.random.default_rng(3)
     t = np.arange(4 * 16000) / 16000
@@ -303,13 +303,13 @@ def test_litert_files_match_keras() -> None:
     front = keras.models.load_model(BUNDLE / "frontend.keras", safe_mode=True, compile=False)
     head = keras.models.load_model(BUNDLE / "head.keras", safe_mode=True, compile=False)
     tags_keras = np.asarray(front.predict(patches, verbose=0))
-    tags_lite = _Lite(BUNDLE / "frontend.tflite", 1)(patches)
+    tags_lite = LiteRunner(BUNDLE / "frontend.tflite")(patches)
     # int8 convolution kernels (tests/test_musicnn_fast.py checks real clips)
     assert np.abs(tags_keras - tags_lite).max() < 0.05
     groups = head_groups(tags_lite, 10)
     assert (
         np.abs(
-            np.asarray(head.predict(groups, verbose=0)) - _Lite(BUNDLE / "head.tflite", 1)(groups)
+            np.asarray(head.predict(groups, verbose=0)) - LiteRunner(BUNDLE / "head.tflite")(groups)
         ).max()
         < 1e-4
     )
@@ -321,7 +321,8 @@ def test_spread_windows_match_whole_track(gtzan_dir: Path, tmp_path: Path) -> No
     import soundfile as sf
 
     from genrefy_tagger import audio, loudness
-    from genrefy_tagger.musicnn import MusicnnPredictor, read_track_windows
+    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
+    from genrefy_tagger.musicnn import read_track_windows
     from genrefy_tagger.windows import WindowPolicy
 
     y, sr = sf.read(str(gtzan_dir / "genres/jazz/jazz.00001.ogg"), dtype="float32")

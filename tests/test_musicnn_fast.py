@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from audiofiles import make_audio
 
-from genrefy_tagger.musicnn import DEFAULT_CONFIG, _Lite, window_patches
+from genrefy_tagger.lite import LiteRunner
+from genrefy_tagger.musicnn import DEFAULT_CONFIG, window_patches
 
 BUNDLE = Path(__file__).resolve().parents[1] / "genrefy_tagger" / "models" / "musicnn"
 
@@ -66,9 +67,9 @@ def test_rearranged_graph_is_the_port_in_float(port, valid_patches) -> None:
 @pytest.mark.shared
 def test_shipped_frontend_matches_keras_on_real_clips(port, valid_patches) -> None:
     """int8 kernels: tags within ~1e-3 of the port; same top tag (bar near-ties), same genre."""
-    from genrefy_tagger.musicnn import MusicnnPredictor
+    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
 
-    lite = _Lite(BUNDLE / "frontend.tflite", 1)
+    lite = LiteRunner(BUNDLE / "frontend.tflite")
     predictor = MusicnnPredictor(BUNDLE)
     errors, genre_same = [], []
     for _, patches in valid_patches:
@@ -122,7 +123,7 @@ def test_shipped_mel_basis_is_librosas() -> None:
 
 _TAG_SCRIPT = """
 import json, sys
-from genrefy_tagger.musicnn import MusicnnPredictor
+from genrefy_tagger.kinds.musicnn import MusicnnPredictor
 from genrefy_tagger.windows import WindowPolicy
 p = MusicnnPredictor(sys.argv[1])
 probs, _, _ = p.window_probabilities(sys.argv[2], policy=WindowPolicy(max_windows=6))

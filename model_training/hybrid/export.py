@@ -82,11 +82,12 @@ def verify(folder: str | os.PathLike, features: np.ndarray, clip: str | os.PathL
     the Analyzer fails.
     """
     from genrefy_tagger.engine import Analyzer
-    from genrefy_tagger.model import Predictor, load_bundle
+    from genrefy_tagger.kinds.hybrid import HybridModel
+    from genrefy_tagger.model import load_bundle
 
     bundle = load_bundle(folder)
-    lite = Predictor(bundle, backend="litert").predict(features)
-    ker = Predictor(bundle, backend="keras").predict(features)
+    lite = HybridModel(bundle, backend="litert").predict(features)
+    ker = HybridModel(bundle, backend="keras").predict(features)
     diff = float(np.max(np.abs(lite - ker)))
     same_top = bool(np.all(lite.argmax(1) == ker.argmax(1)))
     if diff > AGREEMENT_TOLERANCE:

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from genrefy_tagger.config import GTZAN_GENRES
+from genrefy_tagger.kinds.musicnn import MusicnnPredictor
 from genrefy_tagger.model import write_bundle_json
-from genrefy_tagger.musicnn import BUNDLE_KIND, DEFAULT_CONFIG, MusicnnPredictor
+from genrefy_tagger.musicnn import BUNDLE_KIND, DEFAULT_CONFIG
 from genrefy_tagger.windows import WindowPolicy
 
 from ..calibration import min_confidence_for_accuracy
@@ -43,9 +44,9 @@ HEAD_KERAS, HEAD_TFLITE = "head.keras", "head.tflite"
 
 
 def _lite_predict(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    from genrefy_tagger.musicnn import _Lite
+    from genrefy_tagger.lite import LiteRunner
 
-    return _Lite(path, threads=1)
+    return LiteRunner(path, threads=1)
 
 
 def write_musicnn_bundle(

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genrefy_tagger.musicnn import DEFAULT_CONFIG, MusicnnConfig, build_frontend
+from genrefy_tagger.musicnn import DEFAULT_CONFIG, MusicnnConfig
+from genrefy_tagger.musicnn_net import build_frontend
 
 from .fast import export_fast_frontend
 
@@ -276,12 +277,12 @@ def reexport_frontend(bundle: Path) -> tuple[dict[str, Any], float]:
     random patches."""
     import keras
 
-    from genrefy_tagger.musicnn import _Lite
+    from genrefy_tagger.lite import LiteRunner
 
     port = keras.models.load_model(bundle / FRONTEND_KERAS, safe_mode=True, compile=False)
     info = export_fast_frontend(port, bundle / FRONTEND_TFLITE)
     write_mel_basis(bundle)
     rng = np.random.default_rng(0)
     patches = (rng.random((4, *port.input_shape[1:])) * 4).astype(np.float32)
-    diff = np.abs(_Lite(bundle / FRONTEND_TFLITE, 1)(patches) - port.predict(patches, verbose=0))
+    diff = np.abs(LiteRunner(bundle / FRONTEND_TFLITE)(patches) - port.predict(patches, verbose=0))
     return info, float(diff.max())

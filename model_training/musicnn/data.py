@@ -152,12 +152,12 @@ def build_port_data(
     every ``raw_every``-th ff-train clip (the fidelity re-check); ``aug<c>`` every
     ``aug_every``-th clip of ff-train and no list.
     """
-    from genrefy_tagger.musicnn import _Lite
+    from genrefy_tagger.lite import LiteRunner
 
     meta = json.loads((bundle / "bundle.json").read_text())
     policy = WindowPolicy(max_windows=int(meta.get("analysis", {}).get("max_windows", 10)))
     frontend = two_output_frontend(bundle, cache / "frontend_tags_penult.tflite")
-    lite = _Lite(frontend, threads=threads)
+    lite = LiteRunner(frontend, threads=threads)
     for v in variants:
         splits, every = ("train", "valid", "none"), 1
         if v == "raw":

@@ -143,8 +143,8 @@ def retrain_bundle(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train, choose the epochs, calibrate, threshold, test once on ff-test, write the head."""
+    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
     from genrefy_tagger.model import write_bundle_json
-    from genrefy_tagger.musicnn import MusicnnPredictor
 
     meta = json.loads((bundle / "bundle.json").read_text())
     params = HeadParams(**meta["head"]["params"])
