@@ -59,8 +59,8 @@ def published_ff_test(bundle: Path) -> dict[str, float]:
     from genrefy_tagger.kinds.musicnn import MusicnnPredictor
     from genrefy_tagger.model import load_bundle
     from genrefy_tagger.vote import calibrate
-    from model_training.musicnn_fidelity import load_published
-    from model_training.musicnn_head import spread_indices
+    from model_training.musicnn.fidelity import load_published
+    from model_training.musicnn.head import spread_indices
 
     meta = load_bundle(bundle)
     predictor = MusicnnPredictor(bundle)
@@ -137,7 +137,7 @@ def _reliability(bundle: Path, inv: dict) -> None:
     """Reliability diagram of the shipped (calibrated) confidences on the 129 test clips."""
     sys.path.insert(0, str(ROOT))
     from genrefy_tagger.config import GTZAN_GENRES
-    from model_training.musicnn_retrain import reliability_png
+    from model_training.calibration import reliability_png
 
     keep = [i for i, r in enumerate(inv["ranked"]) if r is not None]
     probs = np.array([[inv["ranked"][i].get(g, 0.0) for g in GTZAN_GENRES] for i in keep])

@@ -3,7 +3,7 @@
 Training data: the published MSD_musicnn taggrams of the full ff-train split (443
 tracks) plus the port's taggrams of the shared clips in ff-train or in no split,
 as the normalised tagger hears them, each with production-style copies
-(:mod:`model_training.musicnn_data`, :mod:`model_training.production_augment`).
+(:mod:`model_training.musicnn.data`, :mod:`model_training.production_augment`).
 Validation: the shared ff-valid clips through the tagger's own window plan — it
 chooses the epoch count, fits the temperature and the threshold. ff-test is read
 once, for the record (published taggrams, 290 tracks).
@@ -13,32 +13,33 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 
 from genrefy_tagger.config import GTZAN_GENRES
 from genrefy_tagger.vote import calibrate
 
-from .musicnn_fidelity import Taggrams
-from .musicnn_head import (
+from ..calibration import (
+    choose_threshold,
+    expected_calibration_error,
+    fit_temperature,
+    reliability_png,
+)
+from ..litert import export_litert
+from .data import PORT_CACHE, load_variant
+from .fidelity import Taggrams, load_published
+from .head import (
     HeadParams,
-    confusion_png,
+    ensemble,
     keras_predict,
-    scores,
+    spread_indices,
     track_probabilities,
     train_head,
 )
-
-BUNDLE_DIR = Path(__file__).resolve().parents[1] / "genrefy_tagger" / "models" / "musicnn"
-DEFAULT_GTZAN = Path(__file__).resolve().parents[2] / "shared" / "gtzan"
-
-#: Smallest share of validation tracks the threshold must keep (else the target is unreachable).
-MIN_COVERAGE = 0.2
+from .metrics import confusion_png, scores
 
 
 def concat(*sets: Taggrams) -> Taggrams:
@@ -101,85 +102,6 @@ def train_members(
     }
 
 
-def fit_temperature(probs: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature minimising the validation log-loss (grid 0.25 … 8, log-spaced)."""
-    grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 121))
-    idx = np.arange(len(labels))
-
-    def nll(t: float) -> float:
-        return float(-np.mean(np.log(np.clip(calibrate(probs, t)[idx, labels], 1e-12, 1.0))))
-
-    return float(grid[int(np.argmin([nll(t) for t in grid]))])
-
-
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
-    conf, right = probs.max(1), probs.argmax(1) == labels
-    edges = np.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        inside = (conf > lo) & (conf <= hi)
-        if inside.any():
-            ece += inside.mean() * abs(right[inside].mean() - conf[inside].mean())
-    return float(ece)
-
-
-def choose_threshold(probs: np.ndarray, labels: np.ndarray, target: float = 0.95) -> dict:
-    """Lowest confidence threshold (0.01 steps) whose kept tracks are ≥ ``target`` right.
-
-    Precision of the written genres = accuracy of the tracks kept. When no threshold
-    keeping at least ``MIN_COVERAGE`` of the tracks reaches it, the best one that does
-    is returned and flagged.
-    """
-    conf, right = probs.max(1), probs.argmax(1) == labels
-    best = None
-    for t in np.round(np.arange(0.0, 1.0, 0.01), 2):
-        keep = conf >= t
-        if keep.mean() < MIN_COVERAGE:
-            break
-        precision = float(right[keep].mean())
-        entry = {"threshold": float(t), "precision": precision, "coverage": float(keep.mean()),
-                 "n_kept": int(keep.sum()), "n": len(labels)}  # fmt: skip
-        if precision >= target:
-            return {**entry, "target": target, "reached": True}
-        if best is None or precision > best["precision"]:
-            best = entry
-    return {**(best or {}), "target": target, "reached": False}
-
-
-def reliability_png(
-    probs: np.ndarray, labels: np.ndarray, path: str | os.PathLike, title: str
-) -> None:
-    """Reliability diagram: accuracy against confidence in 10 bins, with the counts."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    conf, right = probs.max(1), probs.argmax(1) == labels
-    edges = np.linspace(0, 1, 11)
-    centres, accs, counts = [], [], []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        inside = (conf > lo) & (conf <= hi)
-        if inside.any():
-            centres.append(conf[inside].mean())
-            accs.append(right[inside].mean())
-            counts.append(int(inside.sum()))
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
-    ax.plot(centres, accs, "o-", label="model")
-    for x, y, n in zip(centres, accs, counts, strict=True):
-        ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=8)
-    ax.set_xlabel("confidence (top genre)")
-    ax.set_ylabel("share right")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.set_title(f"{title}\nECE {expected_calibration_error(probs, labels):.3f}", fontsize=9)
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def calibration_report(
     probs: np.ndarray, labels: np.ndarray, report: Path, name: str, title: str
 ) -> dict[str, Any]:
@@ -206,9 +128,7 @@ def genre_counts(labels: np.ndarray) -> dict[str, int]:
     return {g: int((labels == i).sum()) for i, g in enumerate(GTZAN_GENRES) if (labels == i).any()}
 
 
-# --------------------------------------------------------------------------- the command
-
-PORT_CACHE = Path(".cache") / "musicnn" / "port_v2"
+# --------------------------------------------------------------------------- the head
 
 
 def retrain_bundle(
@@ -225,11 +145,6 @@ def retrain_bundle(
     """Train, choose the epochs, calibrate, threshold, test once on ff-test, write the head."""
     from genrefy_tagger.kinds.musicnn import MusicnnPredictor
     from genrefy_tagger.model import write_bundle_json
-
-    from .musicnn_data import load_variant
-    from .musicnn_fidelity import load_published
-    from .musicnn_head import ensemble, spread_indices
-    from .musicnn_import import export_litert
 
     meta = json.loads((bundle / "bundle.json").read_text())
     params = HeadParams(**meta["head"]["params"])
@@ -309,71 +224,3 @@ def retrain_bundle(
     confusion_png(test.labels, p_test, report / "confusion_ff_test.png", title)
     (report / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     return meta
-
-
-@click.command("musicnn-retrain", short_help="Retrain the head on published and port taggrams.")
-@click.option(
-    "--gtzan",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=lambda: os.environ.get("GENREFY_GTZAN", str(DEFAULT_GTZAN)),
-)
-@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), default=BUNDLE_DIR)
-@click.option(
-    "--variants",
-    default="norm,aug0",
-    show_default=True,
-    help="port taggram variants to add (model_training.musicnn_data)",
-)
-@click.option("--members", default=3, show_default=True)
-@click.option("--max-epochs", default=12, show_default=True)
-@click.option("--seed", default=0, show_default=True)
-def musicnn_retrain_cmd(
-    gtzan: Path, bundle: Path, variants: str, members: int, max_epochs: int, seed: int
-) -> None:
-    """Retrain the head on published + port taggrams; calibrate and threshold on ff-valid."""
-    retrain_bundle(bundle, gtzan, variants=tuple(v for v in variants.split(",") if v),
-                   members=members, max_epochs=max_epochs, seed=seed, log=click.echo)  # fmt: skip
-
-
-@click.command("musicnn-port-data", short_help="Cache the port's taggrams of the non-test clips.")
-@click.option(
-    "--gtzan",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=lambda: os.environ.get("GENREFY_GTZAN", str(DEFAULT_GTZAN)),
-)
-@click.option("--bundle", type=click.Path(file_okay=False, path_type=Path), default=BUNDLE_DIR)
-@click.option("--variants", default="windows,norm,aug0", show_default=True)
-@click.option(
-    "--aug-every",
-    default=2,
-    show_default=True,
-    help="production-style copies of every N-th training clip",
-)
-@click.option(
-    "--raw-every",
-    default=4,
-    show_default=True,
-    help="unnormalised patches of every N-th ff-train clip (the fidelity re-check)",
-)
-@click.option("--threads", default=2, show_default=True)
-def musicnn_port_data_cmd(
-    gtzan: Path, bundle: Path, variants: str, aug_every: int, raw_every: int, threads: int
-) -> None:
-    """Cache the port's taggrams of the shared non-test clips (model_training.musicnn_data)."""
-    from genrefy_tagger.lite import LiteRunner
-    from genrefy_tagger.windows import WindowPolicy
-
-    from .musicnn_data import build_variant, two_output_frontend
-
-    meta = json.loads((bundle / "bundle.json").read_text())
-    policy = WindowPolicy(max_windows=int(meta.get("analysis", {}).get("max_windows", 10)))
-    frontend = two_output_frontend(bundle, PORT_CACHE / "frontend_tags_penult.tflite")
-    lite = LiteRunner(frontend, threads=threads)
-    for v in (v for v in variants.split(",") if v):
-        splits, every = ("train", "valid", "none"), 1
-        if v == "raw":
-            splits, every = ("train",), raw_every
-        elif v.startswith("aug"):
-            splits, every = ("train", "none"), aug_every
-        build_variant(gtzan, v, PORT_CACHE / f"{v}.npz", lite, splits=splits, policy=policy,
-                      every=every, log=click.echo)  # fmt: skip
