@@ -10,12 +10,14 @@ Every rule here reads validation predictions only (never a test set):
   a target precision, keeping at least ``MIN_COVERAGE`` of them;
 * :func:`fit_temperature`: the temperature of :func:`genrefy_tagger.vote.calibrate`
   minimising the log-loss, with :func:`expected_calibration_error` and
-  :func:`reliability_png` to show the result.
+  :func:`reliability_png` to show the result;
+* :func:`calibration_report`: all of that for one validation set (both models' bundles).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -165,3 +167,37 @@ def reliability_png(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean negative log-probability of the true genre."""
+    picked = np.asarray(probs)[np.arange(len(labels)), np.asarray(labels)]
+    return float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0))))
+
+
+def calibration_report(
+    probs: np.ndarray, labels: np.ndarray, report: Path, name: str, title: str
+) -> dict[str, Any]:
+    """Fit the temperature, choose the threshold, draw the diagrams (raw and calibrated).
+
+    Parameters
+    ----------
+    probs : (n_tracks, n_genres) pooled validation probabilities, uncalibrated
+    labels : (n_tracks,) true genre indices
+    """
+    temperature = fit_temperature(probs, labels)
+    cal = calibrate(probs, temperature)
+    threshold = choose_threshold(cal, labels)
+    report.mkdir(parents=True, exist_ok=True)
+    reliability_png(probs, labels, report / f"reliability_{name}_raw.png", f"{title}, raw")
+    reliability_png(cal, labels, report / f"reliability_{name}.png",
+                    f"{title}, temperature {temperature:.2f}")  # fmt: skip
+    return {
+        "temperature": round(temperature, 4),
+        "fitted_on": title,
+        "ece_raw": expected_calibration_error(probs, labels),
+        "ece_calibrated": expected_calibration_error(cal, labels),
+        "log_loss_raw": log_loss(probs, labels),
+        "log_loss_calibrated": log_loss(cal, labels),
+        "threshold": threshold,
+    }

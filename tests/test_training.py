@@ -317,9 +317,14 @@ def test_tiny_end_to_end_run_writes_a_working_bundle(tiny_gtzan: Path, tmp_path:
     assert meta["metrics"]["random_chunk_split"]["label"] == "leaky, for comparison only"
     assert meta["metrics"]["tuning"]["complete"] + meta["metrics"]["tuning"]["pruned"] == 2
     assert (bundle / "report" / "confusion_test.png").is_file()
+    # Calibrated on the run's early-stopping clips, through the tagger.
+    cal = meta["calibration"]
+    assert cal["fitted_on"].startswith(f"{sum(plan['per_role']['valid'].values())} early-stopping")
+    assert meta["min_confidence"] == cal["threshold_choice"]["threshold"]
+    assert (bundle / "report" / "reliability_valid.png").is_file()
 
     loaded = load_bundle(bundle)
-    assert loaded.genres == GTZAN_GENRES
+    assert loaded.genres == GTZAN_GENRES and loaded.temperature == cal["temperature"] > 0
     clip = tiny_gtzan / "genres_original" / "rock" / "rock.00004.wav"
     analysis = Analyzer(loaded).analyse(clip)
     assert analysis.decision is not None and analysis.decision.genre in GTZAN_GENRES

@@ -236,9 +236,17 @@ def evaluate(
 
 
 def export(out: Path, bundle: Path, version: str, example: Path | None, **kw) -> dict:
+    from .calibrate import calibrate_bundle
     from .export import bundle_meta, export_from_run
 
     meta = bundle_meta(out, version=version)
     check = export_from_run(out, bundle, meta, example=example)
     say(f"bundle written to {bundle}: {json.dumps(check)}")
+    cal = calibrate_bundle(bundle, out)
+    choice = cal["threshold_choice"]
+    say(
+        f"calibrated on {cal['fitted_on']}: temperature {cal['temperature']}, "
+        f"threshold {choice['threshold']} (precision {choice['precision']:.3f}, "
+        f"coverage {choice['coverage']:.3f}{'' if choice['reached'] else ', 95 % not reached'})"
+    )
     return check

@@ -22,12 +22,7 @@ import numpy as np
 from genrefy_tagger.config import GTZAN_GENRES
 from genrefy_tagger.vote import calibrate
 
-from ..calibration import (
-    choose_threshold,
-    expected_calibration_error,
-    fit_temperature,
-    reliability_png,
-)
+from ..calibration import calibration_report
 from ..litert import export_litert
 from .data import PORT_CACHE, load_variant
 from .fidelity import Taggrams, load_published
@@ -99,28 +94,6 @@ def train_members(
         "mean_curve": mean_curve.tolist(),
         "epochs": best + 1,
         "smoothed_accuracy": float(smooth[best]),
-    }
-
-
-def calibration_report(
-    probs: np.ndarray, labels: np.ndarray, report: Path, name: str, title: str
-) -> dict[str, Any]:
-    """Fit the temperature, choose the threshold, draw the diagrams (raw and calibrated)."""
-    temperature = fit_temperature(probs, labels)
-    cal = calibrate(probs, temperature)
-    threshold = choose_threshold(cal, labels)
-    report.mkdir(parents=True, exist_ok=True)
-    reliability_png(probs, labels, report / f"reliability_{name}_raw.png", f"{title}, raw")
-    reliability_png(cal, labels, report / f"reliability_{name}.png",
-                    f"{title}, temperature {temperature:.2f}")  # fmt: skip
-    return {
-        "temperature": round(temperature, 4),
-        "fitted_on": title,
-        "ece_raw": expected_calibration_error(probs, labels),
-        "ece_calibrated": expected_calibration_error(cal, labels),
-        "log_loss_raw": scores(labels, probs)["log_loss"],
-        "log_loss_calibrated": scores(labels, cal)["log_loss"],
-        "threshold": threshold,
     }
 
 
