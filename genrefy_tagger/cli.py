@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 #: Shipped models, for help and messages; ``genrefy_tagger.model.bundled_models`` is the truth
 #: (importing it here would slow ``--help`` down).
@@ -172,7 +172,8 @@ def main(
       genrefy-tag --undo JOURNAL       put back what a run changed (each run
                                        prints the path of its JOURNAL)
 
-    Exit status: 0 all done, 1 some files failed, 2 usage error, 130 interrupted.
+    Exit status: 0 all done, 1 some files failed, 2 usage error, 3 stopped because
+    the report could not be written, 130 interrupted.
     """
     try:
         if undo_path is not None:
@@ -192,7 +193,9 @@ def main(
             if not paths:
                 sys.exit(EXIT_OK)
         _check_arguments(paths, report, model)
-        _check_extras(report, ray_address, ship_audio)
+        from .review_cli import check_extras
+
+        check_extras(report, ray_address, ship_audio)
         from .cache import default_cache_path
 
         options = _options(
@@ -243,24 +246,6 @@ def _check_arguments(paths: tuple[Path, ...], report: Path | None, model: str | 
             )
 
 
-def _check_extras(report: Path | None, ray_address: str | None, ship_audio: bool) -> None:
-    """Usage errors for what needs the optional extra ``genrefy[ray]`` (found, not imported)."""
-    from importlib.util import find_spec
-
-    if ship_audio and not ray_address:
-        raise click.UsageError("--ship-audio goes with --ray")
-    needed = []
-    if ray_address and find_spec("ray") is None:
-        needed.append(("--ray", "ray"))
-    if report is not None and report.suffix.lower() == ".parquet" and find_spec("pyarrow") is None:
-        needed.append(("--report", "pyarrow"))
-    for option, module in needed:
-        raise click.BadParameter(
-            f"needs {module}, which is not installed: pip install 'genrefy[ray]'",
-            param_hint=option,
-        )
-
-
 def _options(*, max_windows: int | None, all_windows: bool, **kw):  # -> tagger.Options
     from .tagger import Options
     from .windows import WindowPolicy
@@ -284,7 +269,7 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
     from .isolation import ErrorLog
     from .journal import Journal, JournalError, default_journal_path
     from .model import BundleError
-    from .report import Summary, format_row
+    from .report import ReportError, Summary, format_row
     from .review_cli import close_report
     from .tagger import ClusterError, run
 
@@ -305,8 +290,8 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
 
         try:
             writer = open_report(report_path, report_meta(paths, base, options))
-        except OSError as exc:
-            return _error(f"cannot write the report {report_path}: {exc.strerror or exc}")
+        except ReportError as exc:
+            return _error(str(exc))
         if getattr(writer, "resumed", 0):  # a Parquet checkpoint: skip what it holds
             from dataclasses import replace
 
@@ -316,43 +301,59 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
     start = time.perf_counter()
     bar = tqdm(desc="analysing", unit="file", disable=quiet or None, leave=False, file=sys.stderr)
     interrupted = False
+    stopped: str | None = None  # why the run ended before its last file
+    rows = run(paths, options, journal, errors)  # after a resume's options.skip is set
     try:
-        for row in run(paths, options, journal, errors):
+        for row in rows:
             summary.add(row)
             bar.update()
-            if writer:
-                writer.write(row)
             show = row.action == "failed" or (
                 not quiet and (verbose or options.dry_run or row.action in ("tag", "unsure"))
             )
             if show:
                 bar.write(format_row(row, dry_run=options.dry_run, base=base))
+            if writer:
+                writer.write(row)
     except BundleError as exc:
         return _error(f"model: {exc}")
     except ClusterError as exc:
         return _error(str(exc))
     except KeyboardInterrupt:
         interrupted = True
+    except ReportError as exc:  # e.g. a full disk: stop between two files, as Ctrl-C does
+        stopped = str(exc)
     finally:
+        rows.close()  # stops the analysis; the last file handed out is finished
         bar.close()
         if writer:
-            close_report(writer, interrupted)
+            try:
+                close_report(writer, interrupted or stopped is not None)
+            except ReportError as exc:
+                stopped = stopped or str(exc)
         if journal:
             journal.close()
     summary.seconds = time.perf_counter() - start
-    for line in _closing_lines(summary, options, journal, errors, writer, interrupted):
+    if stopped:
+        click.echo(f"error: {stopped}", err=True)
+    for line in _closing_lines(summary, options, journal, errors, writer, interrupted, stopped):
         click.echo(line)
+    if stopped:
+        return EXIT_STOPPED
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILURES if summary.counts["failed"] else EXIT_OK
 
 
-def _closing_lines(summary, options, journal, errors, writer, interrupted: bool) -> list[str]:
+def _closing_lines(
+    summary, options, journal, errors, writer, interrupted: bool, stopped: str | None
+) -> list[str]:
     lines = [summary.format(dry_run=options.dry_run)]
+    whole = "every file written is complete and journalled; the rest are untouched"
     if interrupted:
-        lines.append(
-            "interrupted: every file written is complete and journalled; the rest are untouched"
-        )
+        lines.append(f"interrupted: {whole}")
+    if stopped:
+        done = "nothing written (dry run)" if options.dry_run else whole
+        lines.append(f"stopped, no report: {done}")
     hint = summary.policy_hint()
     if hint:
         lines.append(hint)
@@ -360,7 +361,7 @@ def _closing_lines(summary, options, journal, errors, writer, interrupted: bool)
         lines.append(errors.summary())
     if journal and journal.recorded:
         lines.append(f"journal: {journal.path}  (undo: genrefy-tag --undo {journal.path})")
-    if writer:
+    if writer and not stopped:
         lines.append(f"report: {writer.path}")
     return lines
 
@@ -368,16 +369,22 @@ def _closing_lines(summary, options, journal, errors, writer, interrupted: bool)
 def _undo(journal_path: Path, *, dry_run: bool) -> int:
     from collections import Counter
 
+    from .cache import open_cache
     from .journal import undo
 
     counts: Counter[str] = Counter()
+    # Not for lookups (nothing is analysed): restores re-key the analyses they keep valid.
+    cache = None if dry_run else open_cache(None)
     try:
-        for result in undo(journal_path, dry_run=dry_run):
+        for result in undo(journal_path, dry_run=dry_run, cache=cache):
             counts[result.action] += 1
             reason = f"  ({result.reason})" if result.reason else ""
             click.echo(f"{result.action:<10} {result.path}{reason}")
     except KeyboardInterrupt:  # the file being restored was finished first
         counts["interrupted"] = 1
+    finally:
+        if cache is not None:
+            cache.close()
     restored = "would restore" if dry_run else "restored"
     click.echo(
         f"{sum(counts.values()) - counts['interrupted']} files: {counts['restored']} {restored}, "

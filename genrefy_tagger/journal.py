@@ -27,11 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .isolation import describe, interrupts_deferred
 from .state import state_dir
 from .tags import TagError, TagState, read_tags, write_genres
+
+if TYPE_CHECKING:
+    from .cache import AnalysisCache
 
 log = logging.getLogger(__name__)
 
@@ -190,12 +193,19 @@ class UndoResult:
 NOTHING_TO_UNDO = "nothing to undo: it has its previous genres"
 
 
-def undo(path_to_journal: str | os.PathLike, *, dry_run: bool = False) -> Iterator[UndoResult]:
+def undo(
+    path_to_journal: str | os.PathLike,
+    *,
+    dry_run: bool = False,
+    cache: AnalysisCache | None = None,
+) -> Iterator[UndoResult]:
     """Restore each journalled file's previous tags, newest change first.
 
     A file is only written if it still holds what genrefy wrote; one journalled
     several times goes back to its state before the first of those changes.
     With ``dry_run`` nothing is written and "restored" means "would restore".
+    ``cache``: re-keyed after each restore, as after a tagging write (only tags
+    changed, the audio was verified identical), so a re-run need not listen again.
     """
     by_path: dict[str, list[dict[str, Any]]] = {}
     last_seen: dict[str, int] = {}
@@ -206,7 +216,7 @@ def undo(path_to_journal: str | os.PathLike, *, dry_run: bool = False) -> Iterat
         try:
             # Ctrl-C waits until this file is restored (or left untouched).
             with interrupts_deferred():
-                result = _undo_file(Path(name), by_path[name], dry_run=dry_run)
+                result = _undo_file(Path(name), by_path[name], dry_run=dry_run, cache=cache)
         except Exception as exc:  # noqa: BLE001 - one file must not stop the undo
             log.debug("undo of %s failed", name, exc_info=True)
             reason = f"unexpected {type(exc).__name__}: {describe(exc, name)}"
@@ -214,7 +224,9 @@ def undo(path_to_journal: str | os.PathLike, *, dry_run: bool = False) -> Iterat
         yield result
 
 
-def _undo_file(path: Path, entries: list[dict[str, Any]], *, dry_run: bool) -> UndoResult:
+def _undo_file(
+    path: Path, entries: list[dict[str, Any]], *, dry_run: bool, cache: AnalysisCache | None
+) -> UndoResult:
     ours = _state_from_json(entries[-1]["new"])
     target = _state_from_json(entries[-1]["previous"])
     # Walk back through earlier changes that this one continued.
@@ -233,9 +245,15 @@ def _undo_file(path: Path, entries: list[dict[str, Any]], *, dry_run: bool) -> U
     if dry_run:
         return UndoResult(path, "restored", f"dry run: would go back to {_describe(target)}")
     try:
+        before = os.stat(path)
         write_genres(path, target.genres, provenance=target.provenance)
     except TagError as exc:
         return UndoResult(path, "failed", str(exc))
+    if cache is not None:
+        try:
+            cache.renew(path, before)
+        except Exception as exc:  # noqa: BLE001 - the file is restored; only the cache lags
+            log.warning("analysis cache: could not update %s: %s", path, exc)
     return UndoResult(path, "restored", f"back to {_describe(target)}")
 
 

@@ -28,7 +28,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .report import Row
+from .isolation import describe
+from .report import ReportError, Row
 
 #: Settings a checkpoint must share with the run that resumes it ("created" differs).
 _VOLATILE = ("created",)
@@ -75,8 +76,11 @@ class ParquetReport:
         self.schema = _schema(self.meta)
         self._genres: list[str] = list(self.meta.get("genres", []))
         self.parts = self.path.with_name(self.path.name + ".partial")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._keys = self._resume()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._keys = self._resume()
+        except OSError as exc:  # pyarrow's I/O errors are OSErrors too
+            raise self._error(exc) from exc
         self.resumed = len(self._keys)
         self._buffer: list[dict[str, Any]] = []
         self._flushed = time.monotonic()
@@ -127,17 +131,30 @@ class ParquetReport:
         if len(self._buffer) >= self.rows_per_group or due:
             self.flush()
 
+    def _error(self, exc: OSError) -> ReportError:
+        return ReportError(f"cannot write the report {self.path}: {describe(exc)}")
+
     def flush(self) -> None:
-        """Write the buffered rows as the next part file (closed, so it survives a kill)."""
+        """Write the buffered rows as the next part file (closed, so it survives a kill).
+
+        A full disk or a read-only folder raises :class:`ReportError`; the parts already
+        written stay, so a later run resumes from them.
+        """
         self._flushed = time.monotonic()
         if not self._buffer:
             return
+        try:
+            self._write_part()
+        except OSError as exc:
+            raise self._error(exc) from exc
+        self._buffer.clear()
+
+    def _write_part(self) -> None:
         n = len(list(self.parts.glob("part-*.parquet")))
         final = self.parts / f"part-{n:06d}.parquet"
         temp = final.with_suffix(".tmp")
         pq.write_table(pa.Table.from_pylist(self._buffer, schema=self.schema), temp)
         os.replace(temp, final)  # a part is whole or absent
-        self._buffer.clear()
 
     def close(self, complete: bool = True) -> None:
         """Flush; when the run ``complete``\\ d, merge the parts into the report."""
@@ -145,12 +162,16 @@ class ParquetReport:
         if not complete:
             return
         temp = self.path.with_name(f".{self.path.name}.tmp")
-        with pq.ParquetWriter(temp, self.schema) as out:
-            for part in sorted(self.parts.glob("part-*.parquet")):
-                source = pq.ParquetFile(part)
-                for i in range(source.num_row_groups):
-                    out.write_table(source.read_row_group(i))
-        os.replace(temp, self.path)
+        try:
+            with pq.ParquetWriter(temp, self.schema) as out:
+                for part in sorted(self.parts.glob("part-*.parquet")):
+                    source = pq.ParquetFile(part)
+                    for i in range(source.num_row_groups):
+                        out.write_table(source.read_row_group(i))
+            os.replace(temp, self.path)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise self._error(exc) from exc
         shutil.rmtree(self.parts, ignore_errors=True)
 
     @property

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import re
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
+
+from .isolation import describe
 
 #: Every row falls in exactly one of these; the summary counts them.
 CATEGORIES = ("tagged", "unchanged", "unsure", "failed")
@@ -144,6 +148,10 @@ class Summary:
         )
 
 
+class ReportError(Exception):
+    """The report cannot be written (a full disk, a read-only folder); the message is one line."""
+
+
 class ReportWriter:
     """Streams rows into a ``.json``, ``.csv`` or ``.html`` report; the format follows the
     extension.
@@ -152,6 +160,10 @@ class ReportWriter:
     ``top_k``). JSON is one object, ``{"format": "genrefy-plan", …meta, "rows": [...]}``,
     which ``--apply`` reads back (see :mod:`genrefy_tagger.plan`); CSV repeats the model
     on every row; HTML is the review page (:mod:`genrefy_tagger.review`), built at close.
+
+    Any OS error (creating, writing or closing) raises :class:`ReportError`, after which
+    the writer is closed and a partly written report removed: a cut-off CSV would
+    otherwise read as a valid, shorter plan.
     """
 
     def __init__(self, path: str | os.PathLike, meta: dict[str, Any] | None = None) -> None:
@@ -161,12 +173,25 @@ class ReportWriter:
         if suffix not in REPORT_KINDS:
             raise ValueError(f"report must end in .json, .csv or .html, not {self.path.name!r}")
         self.kind = suffix[1:]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._rows: list[dict[str, Any]] = []
         self._count = 0
+        self._fh: IO[str] | None = None
+        self._closed = False
+        try:
+            self._open()
+        except OSError as exc:
+            self._fail(exc)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.kind == "html":
-            return  # the page is rendered whole at close
-        self._fh: IO[str] = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            # The page is rendered whole at close; find out now, not after the run, that
+            # its folder cannot take it.
+            fd, probe = tempfile.mkstemp(prefix=".genrefy-probe-", dir=self.path.parent)
+            os.close(fd)
+            os.unlink(probe)
+            return
+        self._fh = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
         if self.kind == "csv":
             self._csv = csv.DictWriter(self._fh, fieldnames=CSV_FIELDS)
             self._csv.writeheader()
@@ -176,28 +201,51 @@ class ReportWriter:
 
     def write(self, row: Row) -> None:
         data = row.as_dict()
-        if self.kind == "html":
-            self._rows.append(data)
-        elif self.kind == "csv":
-            data["current"] = "; ".join(data["current"])
-            data["proposed"] = "; ".join(data["proposed"])
-            data["runners_up"] = "; ".join(f"{g} {s:.2f}" for g, s in data["runners_up"])
-            data["model"] = self.meta.get("model", "")
-            self._csv.writerow(data)
-        else:
-            sep = ",\n" if self._count else ""
-            self._fh.write(sep + "  " + json.dumps(data, ensure_ascii=False))
+        try:
+            if self.kind == "html":
+                self._rows.append(data)
+            elif self.kind == "csv":
+                data["current"] = "; ".join(data["current"])
+                data["proposed"] = "; ".join(data["proposed"])
+                data["runners_up"] = "; ".join(f"{g} {s:.2f}" for g, s in data["runners_up"])
+                data["model"] = self.meta.get("model", "")
+                self._csv.writerow(data)
+            else:
+                sep = ",\n" if self._count else ""
+                assert self._fh is not None
+                self._fh.write(sep + "  " + json.dumps(data, ensure_ascii=False))
+        except OSError as exc:
+            self._fail(exc)
         self._count += 1
 
     def close(self) -> None:
-        if self.kind == "html":
-            from .review import write_page
-
-            write_page(self.path, self._rows, self.meta)
+        """Finish the report (a no-op once closed, or after a :class:`ReportError`)."""
+        if self._closed:
             return
-        if self.kind == "json":
-            self._fh.write("\n ]\n}\n")
-        self._fh.close()
+        try:
+            if self.kind == "html":
+                from .review import write_page
+
+                write_page(self.path, self._rows, self.meta)
+            else:
+                assert self._fh is not None
+                if self.kind == "json":
+                    self._fh.write("\n ]\n}\n")
+                self._fh.close()
+        except OSError as exc:
+            self._fail(exc)
+        self._closed = True
+
+    def _fail(self, exc: OSError) -> None:
+        """Close, remove what was written, and raise the one-line ReportError."""
+        self._closed = True
+        if self._fh is not None:
+            with contextlib.suppress(OSError):  # it flushes again, and may fail again
+                self._fh.close()
+            # Only a regular file this writer filled, never a device or a link's target.
+            if self.path.is_file() and not self.path.is_symlink():
+                self.path.unlink(missing_ok=True)
+        raise ReportError(f"cannot write the report {self.path}: {describe(exc)}") from exc
 
     def __enter__(self) -> ReportWriter:
         return self

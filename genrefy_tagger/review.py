@@ -11,6 +11,7 @@ The template is ``review.html`` beside this module; placeholders are ``__NAME__`
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -33,8 +34,13 @@ def write_page(path: str | os.PathLike, rows: list[dict[str, Any]], meta: dict[s
     path = Path(path)
     page = render_page(rows, meta, page_dir=Path(os.path.abspath(path)).parent)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(page, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # e.g. a full disk: leave no half page behind
+        raise
     return path
 
 

@@ -37,12 +37,30 @@ def report_meta(paths: tuple[Path, ...], base: Path | None, options: Any) -> dic
     )
 
 
+def check_extras(report: Path | None, ray_address: str | None, ship_audio: bool) -> None:
+    """Usage errors for what needs the optional extra ``genrefy[ray]`` (found, not imported)."""
+    from importlib.util import find_spec
+
+    if ship_audio and not ray_address:
+        raise click.UsageError("--ship-audio goes with --ray")
+    needed = []
+    if ray_address and find_spec("ray") is None:
+        needed.append(("--ray", "ray"))
+    if report is not None and report.suffix.lower() == ".parquet" and find_spec("pyarrow") is None:
+        needed.append(("--report", "pyarrow"))
+    for option, module in needed:
+        raise click.BadParameter(
+            f"needs {module}, which is not installed: pip install 'genrefy[ray]'",
+            param_hint=option,
+        )
+
+
 def open_report(path: Path, meta: dict[str, Any]) -> Any:
     """The report writer for ``path``'s kind (Parquet needs the optional pyarrow)."""
     if path.suffix.lower() == ".parquet":
         from .parquet_report import ParquetReport
 
-        return ParquetReport(path, meta)
+        return ParquetReport(path, meta)  # raises ReportError, like ReportWriter
     from .report import ReportWriter
 
     return ReportWriter(path, meta)

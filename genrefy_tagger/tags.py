@@ -1,26 +1,8 @@
 """Reading and writing the genre tag, and genrefy's provenance field, with mutagen.
 
-Where each tag system keeps them (the genre mapping is beets' own, taken from
-``mediafile.MediaFile.genres``; the provenance field is declared the same way):
-
-=================================  ==================  ==============================
-tag system (formats)               genre               provenance (ours)
-=================================  ==================  ==============================
-ID3v2 (MP3, AIFF, WAV, DSF, TTA…)  ``TCON``            ``TXXX:GENREFY``
-Vorbis (FLAC, Ogg, Opus, Speex)    ``GENRE`` (1/value) ``GENREFY``
-MP4 / M4A (AAC, ALAC)              ``©gen``            ``----:com.genrefy:genrefy``
-WMA / ASF                          ``WM/Genre``        ``genrefy``
-APEv2 (WavPack, APE, MPC, OFR…)    ``GENRE``           ``GENREFY`` (keys ignore case)
-=================================  ==================  ==============================
-
-mediafile picks its storage styles by mutagen class name and misses some classes
-(``OggFLAC``, ``TrueAudio``, ``OptimFROG``, ``DSDIFF``, ``TAK``), so the styles are
-chosen here by tag system instead. Two deviations, both measured: removing a field
-deletes it (mediafile stores an empty list, which leaves an empty ``©gen`` atom in
-an MP4), and ID3 genres are read with ``TCON.genres``, which names ID3v1 genre
-numbers such as ``(17)`` that mediafile returns raw. Verification (every other tag
-unchanged) stays on raw mutagen objects. Formats with no tag
-system (raw AAC, AC-3…) raise :class:`CannotHoldTags`.
+Which field holds each in every tag system (ID3v2, Vorbis comments, MP4, ASF,
+APEv2) is :mod:`genrefy_tagger.tag_systems`; formats with no tag system (raw AAC,
+AC-3…) raise :class:`CannotHoldTags`.
 
 All of them hold several genres. ID3v2.3 has no multi-value text in its spec; we
 store the values separated by NUL as v2.4 does (mutagen's ``v23_sep=None``)
@@ -49,21 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mediafile import (
-    ASFStorageStyle,
-    ListMediaField,
-    ListStorageStyle,
-    MediaFile,
-    MP3ListDescStorageStyle,
-    MP4ListStorageStyle,
-)
-from mutagen._vorbis import VComment  # base of every Vorbis-comment tag class
 from mutagen.aiff import AIFF
-from mutagen.apev2 import APEv2
-from mutagen.asf import ASFTags
-from mutagen.flac import Padding, VCFLACDict
 from mutagen.id3 import ID3, ID3FileType
-from mutagen.mp4 import MP4Tags
 from mutagen.wave import WAVE
 
 from .formats import AUDIO_EXTENSIONS, TAGGABLE_EXTENSIONS, mutagen_class, untaggable_reason
@@ -77,6 +46,7 @@ from .safe_write import (
     resolve_target,
     short_reason,
 )
+from .tag_systems import TagSystem, system_for
 
 #: Every audio extension gets a row; see ``formats.py`` for which can hold tags.
 SUPPORTED_EXTENSIONS: frozenset[str] = AUDIO_EXTENSIONS
@@ -92,145 +62,13 @@ class TagState:
     provenance: str | None  # genrefy's private field as stored, None if absent
 
 
-# --- where each tag system keeps our two fields ---------------------------------------------
-
-_GENRES: ListMediaField = MediaFile.__dict__["genres"]  # beets' mapping: beets reads it
-_PROVENANCE = ListMediaField(
-    MP3ListDescStorageStyle(desc="GENREFY"),
-    MP4ListStorageStyle("----:com.genrefy:genrefy"),
-    ListStorageStyle("GENREFY"),
-    ASFStorageStyle("genrefy"),
-)
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-class _System:
-    """One tag system: the mediafile styles of our fields, and how to compare the rest."""
-
-    #: a mutagen class name mediafile knows for this tag system
-    mediafile_format = ""
-
-    def __init__(self) -> None:
-        self.fields = {
-            "genre": self._styles(_GENRES),
-            "provenance": self._styles(_PROVENANCE),
-        }
-
-    def _styles(self, field: ListMediaField) -> list[Any]:
-        # mediafile chooses by class name; we choose by tag system (see module docstring).
-        return [s for s in field._styles if self.mediafile_format in s.formats]
-
-    def get(self, audio: Any, field: str) -> list[str]:
-        for style in self.fields[field]:
-            values = style.get_list(audio)
-            if values:
-                return [_text(v) for v in values]
-        return []
-
-    def set(self, audio: Any, field: str, values: list[str]) -> None:
-        for style in self.fields[field]:
-            if values:
-                style.set_list(audio, values)
-            else:
-                for _ in range(16):  # ID3 TXXX styles delete one frame per call
-                    if not style.get_list(audio):
-                        break
-                    style.delete(audio)
-
-    def keys(self) -> set[str]:
-        keys = {s.key for styles in self.fields.values() for s in styles}
-        keys |= {f"TXXX:{s.description}" for s in self.fields["provenance"] if s.key == "TXXX"}
-        return {k.lower() for k in keys}
-
-    def is_ours(self, key: str) -> bool:
-        return key.lower() in self.keys()
-
-    def others(self, audio: Any) -> Any:
-        """Every other tag, in a form that compares equal when nothing changed."""
-        raise NotImplementedError
-
-
-class _ID3(_System):
-    mediafile_format = "MP3"
-
-    def get(self, audio: Any, field: str) -> list[str]:
-        frame = audio.tags.get("TCON") if field == "genre" else None
-        if frame is not None:
-            # Deviation from mediafile, which returns "(17)(13)" as one raw string: iTunes'
-            # ID3v2.3 tags still carry ID3v1 genre numbers; TCON.genres names them.
-            return list(frame.genres)
-        return super().get(audio, field)
-
-    def others(self, audio: Any) -> Any:
-        tags = audio.tags
-        frames = sorted((k, repr(f)) for k, f in tags.items() if not self.is_ours(k))
-        return frames, [bytes(data) for data in tags.unknown_frames]
-
-
-class _Vorbis(_System):
-    mediafile_format = "OggVorbis"
-
-    def others(self, audio: Any) -> Any:
-        comments = sorted((k.lower(), v) for k, v in audio.tags if not self.is_ours(k))
-        blocks = [
-            (type(b).__name__, b.write())
-            for b in getattr(audio, "metadata_blocks", [])  # FLAC: pictures, cue sheet…
-            if not isinstance(b, (VCFLACDict, Padding))
-        ]
-        return audio.tags.vendor, comments, blocks
-
-
-class _MP4(_System):
-    mediafile_format = "MP4"
-
-    def others(self, audio: Any) -> Any:
-        # Values are lists (MP4Cover, MP4FreeForm compare bytes and data type) or, for
-        # iTunes' boolean atoms such as cpil and pgap, plain bools.
-        return {k: v for k, v in audio.tags.items() if not self.is_ours(k)}
-
-
-class _ASF(_System):
-    mediafile_format = "ASF"
-
-    def others(self, audio: Any) -> Any:
-        attrs = [
-            (name, type(a).__name__, a.value, a.language, a.stream)
-            for name, a in audio.tags
-            if not self.is_ours(name)
-        ]
-        return sorted(attrs, key=repr)
-
-
-class _APE(_System):
-    mediafile_format = "MonkeysAudio"
-
-    def others(self, audio: Any) -> Any:
-        return {
-            k.lower(): (type(v).__name__, v.value)
-            for k, v in audio.tags.items()
-            if not self.is_ours(k)
-        }
-
-
-_SYSTEMS: tuple[tuple[type, Callable[[], _System]], ...] = (
-    (ID3, _ID3),
-    (VComment, _Vorbis),
-    (MP4Tags, _MP4),
-    (ASFTags, _ASF),
-    (APEv2, _APE),
-)
-
-
 # --- opening files --------------------------------------------------------------------------
 
 
 @dataclass
 class _Opened:
     audio: Any  # a mutagen FileType with .tags present
-    system: _System
+    system: TagSystem
     id3_version: int | None  # the ID3v2 minor version to save with; None for other formats
 
     def state(self) -> TagState:
@@ -276,9 +114,9 @@ def _open(path: Path, kind: type | None = None) -> _Opened:
             audio.add_tags()
         except Exception as exc:  # AAC, AC-3…: mutagen's "doesn't support tags"
             raise CannotHoldTags(f"format cannot hold tags ({type(audio).__name__})") from exc
-    for tag_type, system in _SYSTEMS:
-        if isinstance(audio.tags, tag_type):
-            return _Opened(audio, system(), version)
+    system = system_for(audio.tags)
+    if system is not None:
+        return _Opened(audio, system, version)
     raise TagError(f"unsupported tag format ({type(audio.tags).__name__})")
 
 

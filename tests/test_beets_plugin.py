@@ -255,6 +255,36 @@ class TestCommand(PluginTestHelper):
         parallel = [(self.reload(i).genres, self.reload(i).genrefy_confidence) for i in items]
         assert parallel == serial and all(genres for genres, _ in serial)
 
+    def test_a_worker_that_dies_fails_only_its_item(
+        self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A decoder crash or the OOM killer ends a worker process: here it really exits
+        (tests/worker_crash.py) on the item whose file is named ``crash``, which breaks the
+        pool and every analysis in flight. Only that item fails; the others are tagged."""
+        import worker_crash
+
+        from genrefy_tagger import engine
+
+        monkeypatch.setattr(engine, "_analyse_in_worker", worker_crash.analyse_or_die)
+        self.config["genrefy"].set({"jobs": 2, "cache": False})  # every item reaches a worker
+        sources = ("mp3", "flac", "noise.mp3", "flac", "noise.flac")
+        titles = ("one", "crash", "three", "four", "five")
+        items = [self.add(src, title) for src, title in zip(sources, titles, strict=True)]
+        crashed = items[1]
+        with caplog.at_level(logging.INFO, logger="beets"):
+            self.run_command("genrefy")
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "crash: cannot analyse" in warnings[0], warnings
+        assert "the analysis process died on this file" in warnings[0]
+        assert f"done: 1 failed, {len(items) - 1} tagged" in caplog.text
+        crashed = self.reload(crashed)
+        assert not crashed.genres and crashed.get("genrefy_model", with_album=False) is None
+        assert not file_genres(crashed.path)
+        for item in map(self.reload, items):
+            if item.id != crashed.id:
+                assert item.genres == [display_name(item.genrefy_genre)]
+                assert file_genres(item.path) == item.genres
+
 
 class TestImport(PluginMixin, ImportHelper):
     plugin: ClassVar[str] = "genrefy"

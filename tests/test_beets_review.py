@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 from audiofiles import make_audio
+from beets import ui
 from beets.library import Item
 from beets.test.helper import PluginTestHelper
 from beets.util import cached_classproperty
@@ -69,6 +71,18 @@ class TestReview(PluginTestHelper):
         page = html.read_text()
         assert page.count('"action":"tag"') == 2 and "silent" in page
         assert all(i.get("genrefy_genre") is None for i in self.lib.items())  # pretend
+
+    @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+    def test_a_report_on_a_full_disk_is_one_line(self, tmp_path: Path) -> None:
+        report = tmp_path / "beets.csv"
+        report.symlink_to("/dev/full")  # every write to it: "No space left on device"
+        with pytest.raises(ui.UserError) as raised:
+            self.run_command("genrefy", "--report", str(report))
+        assert str(raised.value) == (
+            f"genrefy: cannot write the report {report}: No space left on device"
+        )
+        tagged = {i.title for i in self.lib.items() if i.get("genrefy_genre") is not None}
+        assert tagged == {"one", "two"}  # the report comes last: the items are done
 
     def test_beets_reuses_what_genrefy_tag_analysed(self, capsys) -> None:
         done = tag("--dry-run", "--min-confidence", "0", str(self.lib_path))

@@ -12,9 +12,9 @@ from pathlib import Path
 import mutagen
 import numpy as np
 import pytest
-from reviewlib import make_library, tag
+from reviewlib import MODEL, make_library, tag
 
-from genrefy_tagger.cache import AnalysisCache, default_cache_path
+from genrefy_tagger.cache import AnalysisCache, CachedPool, default_cache_path
 from genrefy_tagger.engine import Analysis
 from genrefy_tagger.tags import read_tags
 
@@ -99,6 +99,29 @@ def test_a_genrefy_write_keeps_the_analysis_valid(library: Path):
         models = {m for (m,) in cache._db.execute("SELECT model FROM analyses")}
         policies = {p for (p,) in cache._db.execute("SELECT policy FROM analyses")}
         assert any(cache.get(ogg, m, p) for m in models for p in policies)
+
+
+def test_an_undo_keeps_the_analyses_valid(library: Path, tmp_path: Path):
+    """run, apply, undo, re-run: --undo changes only tags (audio verified identical), like
+    the write it undoes, so the re-run is answered from the cache and listens to nothing."""
+    plan = tmp_path / "plan.json"
+    tag("--dry-run", "--min-confidence", "0", "--report", str(plan), str(library))
+    applied = tag("--apply", str(plan))
+    assert applied.exit_code == 0 and "4 tagged" in applied.output, applied.output
+    (journal,) = (tmp_path / "state" / "journal").glob("*.jsonl")
+    undone = tag("--undo", str(journal))
+    assert undone.exit_code == 0 and "4 restored" in undone.output, undone.output
+    songs = sorted(library.glob("Artist */*"))
+    assert len(songs) == 4 and all(read_tags(p).genres == () for p in songs)
+    analysed = [*songs, library / "Quiet" / "silence.flac"]
+    with AnalysisCache(default_cache_path()) as cache, CachedPool(MODEL, cache=cache) as pool:
+        for path in analysed:
+            assert pool.result(pool.submit(path), path).error is None
+        assert (pool.hits, pool.misses) == (len(analysed), 0)
+    # The command line's re-run too: it votes from the stored (poisoned) probabilities.
+    assert sum(poison(p, 5) for p in songs) == 4
+    again = tag("--dry-run", "--min-confidence", "0", str(library))
+    assert all("(none) → Jazz" in line_for(again.output, p.name) for p in songs), again.output
 
 
 def test_clear_cache(library: Path):

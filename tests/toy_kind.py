@@ -1,4 +1,4 @@
-"""A third model kind in 20 lines, used only by ``test_layout.py``: "bright" or "dark" by zero crossings."""
+"""A third model kind in 20 lines (for test_layout.py): "bright" or "dark" by zero crossings."""
 
 from dataclasses import dataclass
 
