@@ -187,3 +187,12 @@ def test_resume_through_the_analysis_cache(cluster, gtzan_dir: Path, tmp_path: P
 def test_ship_audio_needs_ray(tmp_path: Path):
     result = CliRunner().invoke(main, ["--dry-run", "--ship-audio", str(tmp_path)])
     assert result.exit_code == 2 and "--ship-audio goes with --ray" in result.output
+
+
+def test_parquet_report_that_cannot_be_written_is_refused_before_the_run(tmp_path: Path):
+    report = tmp_path / "predictions.parquet"
+    report.with_name(report.name + ".partial").write_text("a file where its parts would go")
+    args = ["--dry-run", "--report", str(report), str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert f"cannot write the report {report}" in result.output
