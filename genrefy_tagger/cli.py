@@ -235,7 +235,9 @@ def _options(*, max_windows: int | None, all_windows: bool, **kw):  # -> tagger.
 
 
 def _error(message: str) -> int:
-    click.echo(f"error: {message}", err=True)
+    from .fsnames import shown
+
+    click.echo(shown(f"error: {message}"), err=True)
     return EXIT_USAGE
 
 
@@ -246,6 +248,7 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
     from .journal import Journal, JournalError, default_journal_path
     from .model import BundleError
     from .report import ReportError, ReportWriter, Summary, format_row
+    from .fsnames import shown
     from .tagger import run
 
     # Everything that can stop a run is checked before the first file is analysed.
@@ -302,9 +305,9 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
             journal.close()
     summary.seconds = time.perf_counter() - start
     if stopped:
-        click.echo(f"error: {stopped}", err=True)
+        click.echo(shown(f"error: {stopped}"), err=True)
     for line in _closing_lines(summary, options, journal, errors, writer, interrupted, stopped):
-        click.echo(line)
+        click.echo(shown(line))
     if stopped:
         return EXIT_STOPPED
     if interrupted:
@@ -338,6 +341,7 @@ def _undo(journal_path: Path, *, dry_run: bool) -> int:
     from collections import Counter
 
     from .cache import open_cache
+    from .fsnames import shown
     from .journal import undo
 
     counts: Counter[str] = Counter()
@@ -347,7 +351,7 @@ def _undo(journal_path: Path, *, dry_run: bool) -> int:
         for result in undo(journal_path, dry_run=dry_run, cache=cache):
             counts[result.action] += 1
             reason = f"  ({result.reason})" if result.reason else ""
-            click.echo(f"{result.action:<10} {result.path}{reason}")
+            click.echo(shown(f"{result.action:<10} {result.path}{reason}"))
     except KeyboardInterrupt:  # the file being restored was finished first
         counts["interrupted"] = 1
     finally:
