@@ -244,11 +244,11 @@ def _error(message: str) -> int:
 def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: bool) -> int:
     from tqdm import tqdm
 
+    from .fsnames import shown
     from .isolation import ErrorLog
     from .journal import Journal, JournalError, default_journal_path
     from .model import BundleError
     from .report import ReportError, ReportWriter, Summary, format_row
-    from .fsnames import shown
     from .tagger import run
 
     # Everything that can stop a run is checked before the first file is analysed.

@@ -14,12 +14,14 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from audiofiles import make_audio
 from reviewlib import tag
+from test_review_page import browser  # noqa: F401 - the headless browser fixture
 
 from genrefy_tagger.cache import default_cache_path
 from genrefy_tagger.isolation import ErrorLog
@@ -43,7 +45,9 @@ def folder(tmp_path: Path) -> Path:
     make_audio(root / "ok.mp3", seconds=6.5, seed=1)
     make_audio(root / "ok.flac", seconds=6.5, seed=2)
     for seed, name in enumerate(BAD, start=3):
-        made = make_audio(tmp_path / f"made{Path(os.fsdecode(name)).suffix}", seconds=6.5, seed=seed)
+        made = make_audio(
+            tmp_path / f"made{Path(os.fsdecode(name)).suffix}", seconds=6.5, seed=seed
+        )
         os.rename(made, os.fsencode(root) + b"/" + name)
     return root
 
@@ -73,9 +77,7 @@ def test_dry_run_cache_and_every_report(folder: Path, tmp_path: Path):
             ).fetchone()
             probs = np.zeros((1, n_genres))
             probs[0, 0] = 1.0
-            db.execute(
-                "UPDATE analyses SET probs = ? WHERE path = ?", (probs.tobytes(), blob)
-            )
+            db.execute("UPDATE analyses SET probs = ? WHERE path = ?", (probs.tobytes(), blob))
     for kind in ("json", "csv", "html"):
         report = tmp_path / f"r.{kind}"
         again = tag("--dry-run", "--min-confidence", "0", "--report", str(report), str(folder))
@@ -153,7 +155,9 @@ def test_console_of_a_real_process_with_a_strict_utf8_terminal(folder: Path, tmp
     odd = os.fsencode(tmp_path) + b"/Alb\xe9"
     os.rename(folder, odd)
     args = [sys.executable, "-m", "genrefy_tagger", "--model", "hybrid", "-j", "1", "--dry-run"]
-    done = subprocess.run([*args, "--min-confidence", "0", odd], capture_output=True, timeout=300)
+    done = subprocess.run(
+        [*args, "--min-confidence", "0", odd], capture_output=True, env=env, timeout=300
+    )
     out = done.stdout.decode("utf-8")  # valid UTF-8
     assert done.returncode == 0, (out, done.stderr.decode("utf-8", "replace"))
     assert "4 files: 4 would tag, 0 unchanged, 0 unsure, 0 failed" in out
@@ -174,3 +178,58 @@ def test_the_error_log_takes_such_a_name_and_its_traceback(tmp_path: Path):
     assert f"--- {tmp_path}/gone\\xe9.mp3  (reading tags, " in text
     assert "FileNotFoundError: [Errno 2] No such file or directory: " in text
     assert log.summary() == f"details of unexpected errors (1 file): {log.path}"
+
+
+def test_libsndfile_decodes_them_like_any_other(folder: Path):
+    """Its binding cannot take such a name as a str; given the bytes, it needs no fallback."""
+    from genrefy_tagger.audio import load, probe
+
+    flac, bad_flac = folder / "ok.flac", bad_paths(folder)[1]
+    assert probe(flac).decoder == probe(bad_flac).decoder == "soundfile"
+    assert len(load(bad_flac, sample_rate=22050)) == len(load(flac, sample_rate=22050))
+
+
+def test_review_page_plays_them_and_downloads_a_plan_that_applies(
+    folder: Path, tmp_path: Path, request: pytest.FixtureRequest
+):
+    """In headless Chromium: shown with \\xNN, played through their %NN links, and the
+    downloaded plan (JSON.stringify of what the page read) names the same bytes."""
+    driver = request.getfixturevalue("browser")  # tests/test_review_page.py's
+    html = tmp_path / "review.html"
+    made = tag("--dry-run", "--min-confidence", "0", "--report", str(html), str(folder))
+    assert made.exit_code == 0, made.output
+    driver.get(html.as_uri())
+    rows = {
+        r.find_element("css selector", ".name").text: r
+        for r in driver.find_elements("css selector", "#rows tr")
+    }
+    assert set(SHOWN) <= rows.keys() and len(rows) == 4
+    for shown in SHOWN:
+        rows[shown].find_element("css selector", ".play").click()
+        audio = rows[shown].find_element("tag name", "audio")
+        state = None
+        for _ in range(100):
+            state = driver.execute_script(
+                "const a = arguments[0]; "
+                "return [a.readyState, a.duration, a.error && a.error.code];",
+                audio,
+            )
+            if state[0] >= 1 or state[2]:
+                break
+            time.sleep(0.1)
+        assert state[2] is None and abs(state[1] - 6.5) < 0.2, (shown, state)
+        rows[shown].find_element("css selector", ".play").click()  # pause
+    driver.find_element("id", "download").click()
+    target = driver.downloads / "genrefy-plan.json"
+    for _ in range(100):
+        if target.exists():
+            break
+        time.sleep(0.1)
+    plan = json.loads(target.read_bytes().decode("utf-8"))
+    wanted = {os.fsencode(os.path.abspath(p)) for p in bad_paths(folder)}
+    assert wanted <= {os.fsencode(r["path"]) for r in plan["rows"]}
+    applied = tag("--apply", str(target))
+    assert applied.exit_code == 0, applied.output
+    assert "4 rows: 4 tagged" in applied.output
+    for path in bad_paths(folder):
+        assert len(read_tags(path).genres) == 1
