@@ -24,7 +24,6 @@ from reviewlib import tag
 from test_review_page import browser  # noqa: F401 - the headless browser fixture
 
 from genrefy_tagger.cache import default_cache_path
-from genrefy_tagger.fsnames import json_text
 from genrefy_tagger.isolation import ErrorLog
 from genrefy_tagger.tags import read_tags
 
@@ -239,7 +238,7 @@ def test_review_page_plays_them_and_downloads_a_plan_that_applies(
 def test_a_refused_plan_names_such_a_file_readably(folder: Path, tmp_path: Path):
     outside = os.fsdecode(os.fsencode(tmp_path) + b"/elsewhere/caf\xe9.mp3")
     plan = tmp_path / "plan.json"
-    plan.write_text(json_text({"rows": [{"path": outside, "action": "unsure"}]}), "utf-8")
+    plan.write_text(json.dumps({"rows": [{"path": outside, "action": "unsure"}]}), "utf-8")
     refused = tag("--apply", str(plan), str(folder))
     assert refused.exit_code == 2, refused.output
     assert f"{tmp_path}/elsewhere/caf\\xe9.mp3 is outside the plan's folder" in refused.output
