@@ -7,7 +7,7 @@ GTZAN ff-valid clips:
 
 * ``port float32``: the port exported as it is (``build_frontend``), what shipped before;
 * ``port, converter dynamic-range int8``: the TF converter's ``Optimize.DEFAULT`` on it;
-* ``rearranged float32``: ``model_training.musicnn_fast.build_fast_frontend``;
+* ``rearranged float32``: ``model_training.musicnn.fast.build_fast_frontend``;
 * ``rearranged, int8 conv kernels``: the same with its five front-end convolution kernels
   stored as int8 (``export_fast_frontend``) — the shipped ``frontend.tflite``.
 
@@ -59,8 +59,8 @@ def main() -> None:
     import tensorflow as tf
 
     from genrefy_tagger.lite import LiteRunner
-    from model_training.musicnn_fast import build_fast_frontend
-    from model_training.musicnn_import import export_litert
+    from model_training.litert import export_litert
+    from model_training.musicnn.fast import build_fast_frontend
 
     port = keras.models.load_model(BUNDLE / "frontend.keras", safe_mode=True, compile=False)
     patches = valid_patches(args.gtzan, args.clips)

@@ -26,7 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def bench_extraction(data: Path, jobs: int) -> None:
-    from model_training import cache, dataset
+    from model_training import dataset
+    from model_training.hybrid import cache
 
     clips = dataset.discover(data).clips
     with tempfile.TemporaryDirectory() as tmp:
@@ -43,7 +44,8 @@ def bench_extraction(data: Path, jobs: int) -> None:
 def bench_training_step() -> None:
     import numpy as np
 
-    from model_training.train import WindowSet, train_model
+    from model_training.hybrid.train import train_model
+    from model_training.hybrid.windows import WindowSet
 
     rng = np.random.default_rng(0)
     n = 1024

@@ -9,7 +9,10 @@ its calibration and threshold) unless said otherwise:
   MSD_musicnn taggrams (as many spread 1-s patches as the tagger hears windows);
 * musicnn only: precision of the written genres and coverage at the default threshold
   on the 106 shared ff-valid clips (the head's validation data, never trained on);
-* pick agreement under the six transformations of ``bench_invariance.py``.
+* pick agreement under the six transformations of ``bench_invariance.py``;
+* hybrid: the precision / coverage of its threshold on its early-stopping clips, as
+  measured through the tagger when the bundle was calibrated (``calibration``), and
+  its cross-validation macro-F1 as recorded by training (``metrics.cross_validation``).
 
     .venv/bin/python bench/model_figures.py [--jobs 2] [--write] [--no-invariance]
 
@@ -59,8 +62,8 @@ def published_ff_test(bundle: Path) -> dict[str, float]:
     from genrefy_tagger.kinds.musicnn import MusicnnPredictor
     from genrefy_tagger.model import load_bundle
     from genrefy_tagger.vote import calibrate
-    from model_training.musicnn_fidelity import load_published
-    from model_training.musicnn_head import spread_indices
+    from model_training.musicnn.fidelity import load_published
+    from model_training.musicnn.head import spread_indices
 
     meta = load_bundle(bundle)
     predictor = MusicnnPredictor(bundle)
@@ -130,6 +133,17 @@ def figures(name: str, jobs: int, invariance: bool) -> dict:
     if meta.get("kind") == "musicnn":
         out["ff_test_290_published_taggrams"] = published_ff_test(bundle)
         out["ff_valid_106_at_threshold"] = validation_precision(bundle, jobs)
+    elif "threshold_choice" in meta.get("calibration", {}):
+        choice = meta["calibration"]["threshold_choice"]
+        out["validation_at_threshold"] = {
+            "precision": choice["precision"],
+            "coverage": choice["coverage"],
+            "n": choice["n"],
+            "measured": "at calibration, " + meta["calibration"]["fitted_on"],
+        }
+    cv = meta.get("metrics", {}).get("cross_validation")
+    if cv:
+        out["cv_macro_f1"] = {"mean": cv["track_macro_f1"]["mean"], "clips": cv.get("clips")}
     return out
 
 
@@ -137,7 +151,7 @@ def _reliability(bundle: Path, inv: dict) -> None:
     """Reliability diagram of the shipped (calibrated) confidences on the 129 test clips."""
     sys.path.insert(0, str(ROOT))
     from genrefy_tagger.config import GTZAN_GENRES
-    from model_training.musicnn_retrain import reliability_png
+    from model_training.calibration import reliability_png
 
     keep = [i for i, r in enumerate(inv["ranked"]) if r is not None]
     probs = np.array([[inv["ranked"][i].get(g, 0.0) for g in GTZAN_GENRES] for i in keep])
@@ -145,6 +159,14 @@ def _reliability(bundle: Path, inv: dict) -> None:
     (bundle / "report").mkdir(exist_ok=True)
     reliability_png(probs, labels, bundle / "report" / "reliability_shared_ff_test.png",
                     f"{bundle.name}: 129 shared ff-test clips (evaluation only)")  # fmt: skip
+
+
+def _validation(d: dict) -> str:
+    v = d.get("ff_valid_106_at_threshold") or d.get("validation_at_threshold")
+    if not v:
+        return "–"
+    n = v.get("n", 106)
+    return f"{v['precision']:.3f} / {v['coverage']:.3f} ({n})"
 
 
 def table(figs: dict[str, dict]) -> str:
@@ -165,10 +187,10 @@ def table(figs: dict[str, dict]) -> str:
         ("129 shared ff-test clips at that threshold: precision / coverage",
          lambda d: (f"{d['shared_ff_test_129']['at_threshold']['precision']:.3f} / "
                     f"{d['shared_ff_test_129']['at_threshold']['coverage']:.3f}")),
-        ("validation (106 shared ff-valid clips): precision of written genres / coverage",
-         lambda d: (f"{d['ff_valid_106_at_threshold']['precision']:.3f} / "
-                    f"{d['ff_valid_106_at_threshold']['coverage']:.3f}")
-         if "ff_valid_106_at_threshold" in d else "–"),
+        ("validation: precision of written genres / coverage (clips)", _validation),
+        ("5-fold CV track macro-F1 (clips)",
+         lambda d: f"{d['cv_macro_f1']['mean']:.3f} ({d['cv_macro_f1']['clips']})"
+         if "cv_macro_f1" in d else "–"),
         ("pick agreement under the six transformations",
          lambda d: f(d["invariance"]["agreement_all"]) if "invariance" in d else "–"),
     ]  # fmt: skip

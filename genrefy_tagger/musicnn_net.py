@@ -46,7 +46,7 @@ def build_frontend(
     and runs on its moving statistics at inference; dropout is inactive there.
     The widths default to MSD_musicnn's (``int(1.6 * 128)``, ``int(1.6 * 32)``, 64, 200);
     they are parameters only so that tests can convert a tiny synthetic checkpoint.
-    Layer names are the ones :mod:`model_training.musicnn_import` maps onto.
+    Layer names are the ones :mod:`model_training.musicnn.convert` maps onto.
     """
     import keras
     from keras import layers

@@ -1,6 +1,10 @@
-"""Training genrefy's genre model: ``genrefy-train`` (see ``docs/training.md``).
+"""Training genrefy's genre models: ``genrefy-train`` (see ``docs/training.md``).
 
-One module per step: ``dataset`` (find clips, plan splits), ``cache`` (features,
-extracted once), ``augment``, ``network``, ``train``, ``tune``, ``evaluate``,
-``export``; ``cli`` ties them together.
+Two models, one sub-package each: :mod:`~model_training.hybrid` (CNN + BiLSTM +
+attention over window features) and :mod:`~model_training.musicnn` (pretrained
+MSD_musicnn front-end + a genre head). What both use sits here: ``dataset`` (find
+clips) and ``plan`` (split them by track), ``evaluate`` (metrics, plots),
+``calibration`` (thresholds, temperature), ``production_augment``, ``litert``
+(the ``.tflite`` export), ``options`` (shared command-line options); ``cli`` is
+the command group.
 """

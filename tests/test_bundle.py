@@ -46,7 +46,7 @@ def test_keras_model_loads_in_safe_mode() -> None:
 
 @pytest.mark.shared
 def test_litert_and_keras_agree_on_a_real_clip(gtzan_dir: Path) -> None:
-    from model_training.cache import tagging_features
+    from model_training.hybrid.cache import tagging_features
 
     bundle = load_bundle(BUNDLE)
     features = tagging_features(_a_clip(gtzan_dir), config=HybridModel(bundle).config)

@@ -76,7 +76,7 @@ def test_head_groups_stretch_and_interleave() -> None:
 
 def _tiny_checkpoint_tensors() -> dict[str, np.ndarray]:
     """Variables named and shaped like MSD_musicnn's, with tiny widths (4/2/3/5, 6 tags)."""
-    from model_training.musicnn_import import LAYER_SCOPES
+    from model_training.musicnn.convert import LAYER_SCOPES
 
     rng = np.random.default_rng(0)
     t, s, m, u, tags = 4, 2, 3, 5, 6
@@ -128,7 +128,7 @@ def _write_tf1_checkpoint(prefix: Path, tensors: dict[str, np.ndarray]) -> None:
 
 def test_converter_maps_every_checkpoint_variable_once(tmp_path: Path) -> None:
     from genrefy_tagger.musicnn_net import build_frontend
-    from model_training.musicnn_import import (
+    from model_training.musicnn.convert import (
         MusicnnImportError,
         checkpoint_prefix,
         frontend_widths,
@@ -186,7 +186,7 @@ def test_port_reproduces_published_taggrams(gtzan_dir: Path) -> None:
     import keras
 
     from genrefy_tagger import audio
-    from model_training.musicnn_fidelity import compare, load_published, port_taggrams
+    from model_training.musicnn.fidelity import compare, load_published, port_taggrams
 
     model = keras.models.load_model(BUNDLE / "frontend.keras", safe_mode=True, compile=False)
     published = {"ff_train": load_published(gtzan_dir / "musicnn_taggrams/ff_train_taggrams.npz")}
@@ -196,7 +196,7 @@ def test_port_reproduces_published_taggrams(gtzan_dir: Path) -> None:
         y = audio.load(gtzan_dir / row["path"], sample_rate=16000)
         patches.append(np.asarray(model.predict(track_patches(y), verbose=0)))
         tracks.append(row["track_id"])
-    from model_training.musicnn_fidelity import Taggrams
+    from model_training.musicnn.fidelity import Taggrams
 
     report = compare(Taggrams(tuple(tracks), np.zeros(3, int), tuple(patches)), published)
     assert report["n_clips"] == 3
@@ -209,8 +209,8 @@ def test_port_reproduces_published_taggrams(gtzan_dir: Path) -> None:
 
 @pytest.mark.shared
 def test_head_trains_one_epoch_and_predicts(gtzan_dir: Path) -> None:
-    from model_training.musicnn_fidelity import load_published
-    from model_training.musicnn_head import (
+    from model_training.musicnn.fidelity import load_published
+    from model_training.musicnn.head import (
         HeadParams,
         keras_predict,
         track_probabilities,

@@ -1,7 +1,7 @@
 """The fast tagging path of the musicnn bundle computes what the Keras port computes.
 
 The shipped ``frontend.tflite`` is the port rearranged for XNNPACK with int8
-convolution kernels (``model_training/musicnn_fast.py``); the tagger also loads the
+convolution kernels (``model_training/musicnn/fast.py``); the tagger also loads the
 mel filterbank from the bundle and reads a long file's windows through one decoder.
 """
 
@@ -56,7 +56,7 @@ def valid_patches(gtzan_dir: Path) -> list[tuple[str, np.ndarray]]:
 @pytest.mark.shared
 def test_rearranged_graph_is_the_port_in_float(port, valid_patches) -> None:
     """Gathered taps, blocked time convolution, BN after the pool: the same function."""
-    from model_training.musicnn_fast import build_fast_frontend
+    from model_training.musicnn.fast import build_fast_frontend
 
     patches = np.concatenate([p for _, p in valid_patches[::4]])
     fast = build_fast_frontend(port)

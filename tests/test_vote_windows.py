@@ -73,7 +73,7 @@ def test_calibration_keeps_the_ranking_and_moves_the_confidence():
 
 
 def test_threshold_and_temperature_fitting():
-    from model_training.musicnn_retrain import choose_threshold, fit_temperature
+    from model_training.calibration import choose_threshold, fit_temperature
 
     rng = np.random.default_rng(0)
     logits = 1.5 * rng.normal(size=(2000, 3))

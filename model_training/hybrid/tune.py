@@ -20,9 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from .evaluate import pool_tracks, scores
+from ..evaluate import pool_tracks, scores
 from .network import DEFAULT_HP
-from .train import WindowSet, fit_clips
+from .train import fit_clips
+from .windows import WindowSet
 
 STUDY_NAME = "gtzan-hybrid"
 

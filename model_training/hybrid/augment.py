@@ -27,8 +27,8 @@ from genrefy_tagger.config import FeatureConfig
 from genrefy_tagger.features import frame_signal, window_features, window_rms_db
 from genrefy_tagger.windows import SILENCE_DB
 
-from . import production_augment
-from .production_augment import Recipe
+from .. import production_augment
+from ..production_augment import Recipe
 
 #: Bumped whenever the recipe below changes, so old cached copies are not reused.
 #: 2: edge trim, silence gate and level as the tagger; 3: production-style copies.

@@ -18,9 +18,10 @@ units, float16) — the latter from a training-only LiteRT export with both outp
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +32,15 @@ from genrefy_tagger.loudness import normalise_clip
 from genrefy_tagger.musicnn import DEFAULT_CONFIG, read_track_windows, track_patches, window_patches
 from genrefy_tagger.windows import WindowPolicy
 
-from . import production_augment
-from .dataset import discover
-from .musicnn_fidelity import Taggrams
+from .. import production_augment
+from ..dataset import discover
+from ..litert import export_litert
+from .fidelity import Taggrams
 
 Predict = Callable[[np.ndarray], np.ndarray]  # (n, 187, 96) → (n, 50 + 200)
+
+#: Where the variants (and the two-output front-end) are cached.
+PORT_CACHE = Path(".cache") / "musicnn" / "port_v2"
 
 
 def two_output_frontend(bundle: Path, out: Path) -> Path:
@@ -43,8 +48,6 @@ def two_output_frontend(bundle: Path, out: Path) -> Path:
     if out.is_file():
         return out
     import keras
-
-    from .musicnn_import import export_litert
 
     model = keras.models.load_model(bundle / "frontend.keras", safe_mode=True, compile=False)
     joined = keras.layers.Concatenate(name="tags_penult")(
@@ -130,3 +133,36 @@ def load_variant(path: Path, *, penult: bool = False) -> tuple[Taggrams, np.ndar
             tuple(np.split(x, cut)),
         )
         return data, z["splits"].astype(str)
+
+
+def build_port_data(
+    gtzan: Path,
+    bundle: Path,
+    variants: Sequence[str],
+    *,
+    aug_every: int,
+    raw_every: int,
+    threads: int,
+    cache: Path = PORT_CACHE,
+    log: Callable[[str], None] = print,
+) -> None:
+    """Cache ``variants`` of the shared non-test clips through ``bundle``'s front-end.
+
+    ``windows`` and ``norm`` cover ff-train, ff-valid and the clips in no list; ``raw``
+    every ``raw_every``-th ff-train clip (the fidelity re-check); ``aug<c>`` every
+    ``aug_every``-th clip of ff-train and no list.
+    """
+    from genrefy_tagger.lite import LiteRunner
+
+    meta = json.loads((bundle / "bundle.json").read_text())
+    policy = WindowPolicy(max_windows=int(meta.get("analysis", {}).get("max_windows", 10)))
+    frontend = two_output_frontend(bundle, cache / "frontend_tags_penult.tflite")
+    lite = LiteRunner(frontend, threads=threads)
+    for v in variants:
+        splits, every = ("train", "valid", "none"), 1
+        if v == "raw":
+            splits, every = ("train",), raw_every
+        elif v.startswith("aug"):
+            splits, every = ("train", "none"), aug_every
+        build_variant(gtzan, v, cache / f"{v}.npz", lite, splits=splits, policy=policy,
+                      every=every, log=log)  # fmt: skip

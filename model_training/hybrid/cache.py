@@ -29,8 +29,8 @@ import numpy as np
 
 from genrefy_tagger.config import FeatureConfig
 
+from ..dataset import Clip
 from .augment import AUGMENT_VERSION, augmented_features, params_for
-from .dataset import Clip
 
 DEFAULT_CACHE = Path(".cache/features")
 ORIGINAL = "orig"

@@ -37,6 +37,8 @@ import numpy as np
 
 from genrefy_tagger.musicnn import DEFAULT_CONFIG, MusicnnConfig
 
+from ..litert import export_litert
+
 #: Front-end blocks of :func:`build_frontend`, in the order of its ``frontend`` concat.
 TIMBRAL = ("timbral_74", "timbral_77")
 TEMPORAL = ("temporal_128", "temporal_64", "temporal_32")
@@ -222,13 +224,11 @@ def export_fast_frontend(port: Any, path: str | os.PathLike) -> dict[str, Any]:
 
     Static batch of 1, like every ``.tflite`` the predictor runs.
     """
-    import keras
 
     fast = build_fast_frontend(port)
-    spec = keras.InputSpec(shape=(1, *port.input_shape[1:]), dtype="float32")
     with tempfile.TemporaryDirectory() as tmp:
         float_path = Path(tmp) / "frontend_float.tflite"
-        fast.export(str(float_path), format="litert", input_signature=[spec], verbose=False)
+        export_litert(fast, float_path, shape=port.input_shape[1:])
         data, names = quantize_conv_weights(float_path.read_bytes())
     expected = len(TIMBRAL) + len(TEMPORAL)
     if len(names) != expected:

@@ -28,6 +28,8 @@ import numpy as np
 from genrefy_tagger.musicnn import DEFAULT_CONFIG, MusicnnConfig
 from genrefy_tagger.musicnn_net import build_frontend
 
+from .fast import export_fast_frontend
+
 if TYPE_CHECKING:
     import keras
 
@@ -232,14 +234,6 @@ def map_checkpoint(tensors: Mapping[str, np.ndarray], model: keras.Model) -> Map
 # --------------------------------------------------------------------------- export
 
 
-def export_litert(model: keras.Model, path: str | os.PathLike) -> None:
-    """Export with a static batch of 1 (what the LiteRT predictor feeds)."""
-    import keras
-
-    spec = keras.InputSpec(shape=(1, *model.input_shape[1:]), dtype="float32")
-    model.export(str(path), format="litert", input_signature=[spec], verbose=False)
-
-
 def write_mel_basis(out_dir: str | os.PathLike, config: MusicnnConfig = DEFAULT_CONFIG) -> Path:
     """Save librosa's mel filterbank for ``config`` beside the front-end (plain ``.npy``).
 
@@ -268,12 +262,27 @@ def import_musicnn(
     model = build_frontend(DEFAULT_CONFIG, **frontend_widths(tensors))
     report = map_checkpoint(tensors, model)
     model.save(out_dir / FRONTEND_KERAS)
-    if tflite:  # the rearranged int8-kernel graph (model_training/musicnn_fast.py)
-        from .musicnn_fast import export_fast_frontend
-
+    if tflite:  # the rearranged int8-kernel graph (model_training/musicnn/fast.py)
         export_fast_frontend(model, out_dir / FRONTEND_TFLITE)
     write_mel_basis(out_dir)
     (out_dir / LICENSE_FILE).write_text(ISC_NOTICE, encoding="utf-8")
     result = {"source": Path(source).name, "model": MODEL_NAME, **report.to_dict()}
     (out_dir / "report" / "import.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
+
+
+def reexport_frontend(bundle: Path) -> tuple[dict[str, Any], float]:
+    """Re-export ``frontend.tflite`` (the fast int8 graph) from ``frontend.keras``, and the
+    mel basis. Returns the export's info and the largest LiteRT − Keras difference on 4
+    random patches."""
+    import keras
+
+    from genrefy_tagger.lite import LiteRunner
+
+    port = keras.models.load_model(bundle / FRONTEND_KERAS, safe_mode=True, compile=False)
+    info = export_fast_frontend(port, bundle / FRONTEND_TFLITE)
+    write_mel_basis(bundle)
+    rng = np.random.default_rng(0)
+    patches = (rng.random((4, *port.input_shape[1:])) * 4).astype(np.float32)
+    diff = np.abs(LiteRunner(bundle / FRONTEND_TFLITE)(patches) - port.predict(patches, verbose=0))
+    return info, float(diff.max())

@@ -17,6 +17,8 @@ import numpy as np
 
 from genrefy_tagger.config import GTZAN_GENRES, FeatureConfig
 
+from ..litert import export_litert
+
 KERAS_FILE = "model.keras"
 TFLITE_FILE = "model.tflite"
 #: LiteRT and Keras must agree to this (probabilities); float32 kernels differ slightly.
@@ -52,14 +54,7 @@ def export_bundle(
     lean = keras.models.clone_model(model)
     lean.set_weights(model.get_weights())
     lean.save(folder / KERAS_FILE)
-    model.export(
-        str(folder / TFLITE_FILE),
-        format="litert",
-        input_signature=[
-            keras.InputSpec(shape=(1, config.n_frames, config.n_features), dtype="float32")
-        ],
-        verbose=False,
-    )
+    export_litert(model, folder / TFLITE_FILE, shape=(config.n_frames, config.n_features))
     full = {
         "name": meta.get("name", "gtzan-hybrid"),
         "model_version": meta.get("model_version", "0"),
@@ -116,7 +111,7 @@ def bundle_size(folder: str | os.PathLike) -> int:
     return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
-# --- from a run folder (see ``model_training.cli``) -------------------------------------------
+# --- from a run folder (see ``model_training.hybrid.steps``) -----------------------------
 
 ARCHITECTURE = (
     "3 Conv2D blocks (BN, ReLU, max-pool mostly along the feature axis, spatial dropout) over "
@@ -243,8 +238,8 @@ def export_from_run(
 
     from genrefy_tagger.model import write_bundle_json
 
+    from ..dataset import discover
     from .cache import tagging_features
-    from .dataset import discover
 
     run, folder = Path(run), Path(folder)
     model = keras.models.load_model(run / "final" / "model.keras", safe_mode=True, compile=False)

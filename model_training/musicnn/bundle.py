@@ -26,25 +26,19 @@ from genrefy_tagger.model import write_bundle_json
 from genrefy_tagger.musicnn import BUNDLE_KIND, DEFAULT_CONFIG
 from genrefy_tagger.windows import WindowPolicy
 
-from .musicnn_fidelity import Taggrams
-from .musicnn_head import (
+from ..calibration import min_confidence_for_accuracy
+from ..litert import export_litert
+from .convert import FRONTEND_KERAS, FRONTEND_TFLITE, LICENSE_FILE, MEL_BASIS_FILE
+from .fidelity import Taggrams, read_manifest
+from .head import (
     HeadParams,
-    confusion_png,
     ensemble,
     keras_predict,
-    logistic_reference,
     params_to_dict,
-    scores,
     track_probabilities,
     train_head,
 )
-from .musicnn_import import (
-    FRONTEND_KERAS,
-    FRONTEND_TFLITE,
-    LICENSE_FILE,
-    MEL_BASIS_FILE,
-    export_litert,
-)
+from .metrics import confusion_png, logistic_reference, scores
 
 HEAD_KERAS, HEAD_TFLITE = "head.keras", "head.tflite"
 
@@ -70,7 +64,7 @@ def write_musicnn_bundle(
     """Refit on all of ff-train, pick ``min_confidence`` on ff-valid, test once, write files.
 
     ``members`` heads (seeds ``seed`` …) are trained for ``epochs`` epochs each and
-    averaged into one model (:func:`~model_training.musicnn_head.ensemble`).
+    averaged into one model (:func:`~model_training.musicnn.head.ensemble`).
     """
     report = bundle / "report"
     report.mkdir(parents=True, exist_ok=True)
@@ -85,12 +79,10 @@ def write_musicnn_bundle(
     keras_fn, lite_fn = keras_predict(model), _lite_predict(bundle / HEAD_TFLITE)
 
     # Validation (never ff-test): the shared ff-valid clips through the port's window plan.
-    from .musicnn_cli import choose_min_confidence
-
     valid: Taggrams = sets["valid_windows"]
     p_valid = track_probabilities(keras_fn, valid, params.seq_len, mode="windows")
     p_valid_lite = track_probabilities(lite_fn, valid, params.seq_len, mode="windows")
-    threshold = choose_min_confidence(valid.labels, p_valid)
+    threshold = min_confidence_for_accuracy(valid.labels, p_valid)
     validation = {
         "ff_valid_shared_windows": scores(valid.labels, p_valid),
         "litert_vs_keras_max_abs": float(np.abs(p_valid - p_valid_lite).max()),
@@ -195,8 +187,6 @@ def end_to_end(
 
 
 def _manifest(gtzan: Path) -> dict[str, dict[str, str]]:
-    from .musicnn_fidelity import read_manifest
-
     return {r["track_id"]: r for r in read_manifest(gtzan)}
 
 
@@ -230,7 +220,7 @@ def _meta(
     gtzan: Path,
 ) -> dict[str, Any]:
     fidelity_path = (
-        Path(__file__).resolve().parents[1] / "genrefy_tagger/models/musicnn/report/fidelity.json"
+        Path(__file__).resolve().parents[2] / "genrefy_tagger/models/musicnn/report/fidelity.json"
     )
     fidelity = json.loads(fidelity_path.read_text()) if fidelity_path.is_file() else {}
     return {
