@@ -44,7 +44,8 @@ def probe(path: str | os.PathLike) -> AudioInfo:
     try:
         import soundfile as sf
 
-        info = sf.info(str(path))
+        # Bytes: its binding encodes a str strictly, so a name that is not UTF-8 would fail.
+        info = sf.info(os.fsencode(path))
         if info.frames > 0 and info.samplerate > 0:
             return AudioInfo(
                 info.frames / info.samplerate, info.samplerate, info.channels, "soundfile"
@@ -117,7 +118,7 @@ def _soundfile_segments(
     import soundfile as sf
 
     try:
-        with quiet_decoder(), sf.SoundFile(str(path)) as f:
+        with quiet_decoder(), sf.SoundFile(os.fsencode(path)) as f:
             sr = f.samplerate
             frames = int(round(seconds * sr))
             chunks = []
@@ -196,7 +197,7 @@ def _soundfile_read(path: Path, offset: float, duration: float | None) -> tuple[
     import soundfile as sf
 
     try:
-        with quiet_decoder(), sf.SoundFile(str(path)) as f:
+        with quiet_decoder(), sf.SoundFile(os.fsencode(path)) as f:
             sr = f.samplerate
             if offset > 0:
                 f.seek(min(int(offset * sr), max(f.frames - 1, 0)))

@@ -5,7 +5,8 @@ when it was analysed, the window probabilities and the track's duration (or the
 note saying why there was nothing to judge). A lookup matches only when the file's
 size and mtime are unchanged; the decision is then voted again from the stored
 probabilities, so a new ``--min-confidence`` or ``--top-k`` costs no listening.
-Failures are not kept: the next run tries again.
+Failures are not kept: the next run tries again. The path is keyed by its bytes
+(:func:`genrefy_tagger.fsnames.sqlite_key`), so a name that is not UTF-8 is cached too.
 
 The database (``<state dir>/cache.sqlite``) runs in WAL mode: every analysis is
 committed as it arrives, so an interrupted run keeps what it heard, and several
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Analysis, AnalysisPool
+from .fsnames import sqlite_key
 from .model import Bundle, load_bundle
 from .state import state_dir
 from .vote import decide
@@ -116,16 +118,15 @@ class AnalysisCache:
 
     def get(self, path: str | os.PathLike, model: str, policy: str) -> Analysis | None:
         """The stored analysis of this file as it is now (no decision yet), or None."""
-        name = os.path.abspath(path)
         try:
-            st = os.stat(name)
+            st = os.stat(path)
         except OSError:
             return None
         with self._lock:
             row = self._db.execute(
                 "SELECT rowid, size, mtime_ns, n_genres, probs, duration, n_silent, note "
                 "FROM analyses WHERE path = ? AND model = ? AND policy = ?",
-                (name, model, policy),
+                (sqlite_key(path), model, policy),
             ).fetchone()
             if row is None or (row[1], row[2]) != (st.st_size, st.st_mtime_ns):
                 return None
@@ -150,7 +151,7 @@ class AnalysisCache:
             self._db.execute(
                 "INSERT OR REPLACE INTO analyses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    os.path.abspath(analysis.path),
+                    sqlite_key(analysis.path),
                     model,
                     policy,
                     st.st_size,
@@ -166,16 +167,16 @@ class AnalysisCache:
 
     def renew(self, path: str | os.PathLike, before: os.stat_result) -> None:
         """Re-key a file's rows after genrefy changed only its tags (audio verified identical)."""
-        name = os.path.abspath(path)
         try:
-            st = os.stat(name)
+            st = os.stat(path)
         except OSError:
             return
         with self._lock:
             self._db.execute(
                 "UPDATE analyses SET size = ?, mtime_ns = ? "
                 "WHERE path = ? AND size = ? AND mtime_ns = ?",
-                (st.st_size, st.st_mtime_ns, name, before.st_size, before.st_mtime_ns),
+                (st.st_size, st.st_mtime_ns, sqlite_key(path))
+                + (before.st_size, before.st_mtime_ns),
             )
 
     def __len__(self) -> int:

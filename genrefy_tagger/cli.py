@@ -259,13 +259,16 @@ def _options(*, max_windows: int | None, all_windows: bool, **kw):  # -> tagger.
 
 
 def _error(message: str) -> int:
-    click.echo(f"error: {message}", err=True)
+    from .fsnames import shown
+
+    click.echo(shown(f"error: {message}"), err=True)
     return EXIT_USAGE
 
 
 def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: bool) -> int:
     from tqdm import tqdm
 
+    from .fsnames import shown
     from .isolation import ErrorLog
     from .journal import Journal, JournalError, default_journal_path
     from .model import BundleError
@@ -334,9 +337,9 @@ def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: boo
             journal.close()
     summary.seconds = time.perf_counter() - start
     if stopped:
-        click.echo(f"error: {stopped}", err=True)
+        click.echo(shown(f"error: {stopped}"), err=True)
     for line in _closing_lines(summary, options, journal, errors, writer, interrupted, stopped):
-        click.echo(line)
+        click.echo(shown(line))
     if stopped:
         return EXIT_STOPPED
     if interrupted:
@@ -370,6 +373,7 @@ def _undo(journal_path: Path, *, dry_run: bool) -> int:
     from collections import Counter
 
     from .cache import open_cache
+    from .fsnames import shown
     from .journal import undo
 
     counts: Counter[str] = Counter()
@@ -379,7 +383,7 @@ def _undo(journal_path: Path, *, dry_run: bool) -> int:
         for result in undo(journal_path, dry_run=dry_run, cache=cache):
             counts[result.action] += 1
             reason = f"  ({result.reason})" if result.reason else ""
-            click.echo(f"{result.action:<10} {result.path}{reason}")
+            click.echo(shown(f"{result.action:<10} {result.path}{reason}"))
     except KeyboardInterrupt:  # the file being restored was finished first
         counts["interrupted"] = 1
     finally:

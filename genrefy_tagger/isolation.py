@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .fsnames import shown
+
 log = logging.getLogger(__name__)
 
 _MAX_REASON = 200
@@ -69,7 +71,9 @@ class ErrorLog:
             trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         reason = one_line(reason or f"unexpected error while {phase}", path)
         self.count += 1
-        block = f"--- {os.fspath(path)}  ({phase}, {_now()})\n{trace or reason}\n"
+        # Only read by people: a name that is not UTF-8 (in the path or the trace) must not
+        # make the log itself fail.
+        block = shown(f"--- {os.fspath(path)}  ({phase}, {_now()})\n{trace or reason}\n")
         if self.path is None or self.problem is not None:
             log.debug("%s", block)
             return reason

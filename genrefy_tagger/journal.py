@@ -12,6 +12,9 @@ most one change that never happened), at worst followed by one torn line, which
      "previous": {"genres": ["Jazz"], "provenance": null},
      "new": {"genres": ["Rock", "Pop"], "provenance": "genrefy;model=…"}}
 
+A path that is not valid UTF-8 keeps its bytes as JSON escapes (``"caf\\udce9.mp3"``,
+see :mod:`genrefy_tagger.fsnames`), so ``undo`` finds the very same file.
+
 ``undo`` puts back the previous tags only where the file still holds exactly what
 genrefy wrote; anything changed since is reported and left alone.
 """
@@ -29,6 +32,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .fsnames import json_text
 from .isolation import describe, interrupts_deferred
 from .state import state_dir
 from .tags import TagError, TagState, read_tags, write_genres
@@ -78,7 +82,7 @@ class Journal:
             "previous": _state_to_json(previous),
             "new": _state_to_json(new),
         }
-        self._write(json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n")
+        self._write(json_text(entry).encode("utf-8") + b"\n")
         self.recorded += 1
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .fsnames import LOSSLESS, is_utf8
 from .journal import Journal
 from .report import Row
 from .tags import TagError, TagState, format_provenance, read_tags, write_genres
@@ -135,7 +136,8 @@ def read_plan(path: str | os.PathLike, root: str | os.PathLike | None = None) ->
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        # A CSV plan holds a name that is not UTF-8 as its bytes (see fsnames).
+        text = path.read_text(encoding="utf-8-sig", errors=LOSSLESS)
     except (OSError, UnicodeDecodeError) as exc:
         raise PlanError(f"cannot read plan {path}: {exc}") from exc
     meta: dict[str, Any] = {}
@@ -232,7 +234,7 @@ def _check_row(raw: dict[str, Any], base: Path) -> PlanRow:
     if not isinstance(proposed, list) or not all(isinstance(g, str) for g in proposed):
         raise PlanError(f"'proposed' must be a list of strings, not {proposed!r}")
     proposed = [g.strip() for g in proposed]
-    if any(not g or "\0" in g for g in proposed):
+    if any(not g or "\0" in g or not is_utf8(g) for g in proposed):
         raise PlanError(f"'proposed' holds an empty or invalid genre: {proposed!r}")
     confidence = raw.get("confidence")
     if confidence is not None and (

@@ -1,10 +1,13 @@
-"""What happened to each file, for people (a table) and for programs (JSON, CSV)."""
+"""What happened to each file, for people (a table) and for programs (JSON, CSV).
+
+A path that is not valid UTF-8 is shown with ``\\xNN`` escapes and kept exactly in the
+JSON and CSV reports (:mod:`genrefy_tagger.fsnames`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import csv
-import json
 import os
 import re
 import tempfile
@@ -13,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .fsnames import LOSSLESS, json_text, shown
 from .isolation import describe
 
 #: Every row falls in exactly one of these; the summary counts them.
@@ -89,9 +93,9 @@ def format_row(row: Row, *, dry_run: bool, base: Path | None = None) -> str:
     conf = f"{row.confidence:4.0%}" if row.confidence is not None else "   -"
     current = "; ".join(row.current) or "(none)"
     change = f"{current} → {'; '.join(row.proposed)}" if row.proposed else current
-    shown = _relative(row.path, base)
-    line = f"{label:<10} {conf}  {change:<32} {shown}"
-    return f"{line}  ({row.reason})" if row.reason else line
+    where = _relative(row.path, base)
+    line = f"{label:<10} {conf}  {change:<32} {where}"
+    return shown(f"{line}  ({row.reason})" if row.reason else line)
 
 
 def _relative(path: Path, base: Path | None) -> str:
@@ -191,13 +195,14 @@ class ReportWriter:
             os.close(fd)
             os.unlink(probe)
             return
-        self._fh = open(self.path, "w", encoding="utf-8", newline="")  # noqa: SIM115
+        # A path that is not UTF-8 is written as its bytes (the CSV is a plan), see fsnames.
+        self._fh = open(self.path, "w", encoding="utf-8", errors=LOSSLESS, newline="")  # noqa: SIM115
         if self.kind == "csv":
             self._csv = csv.DictWriter(self._fh, fieldnames=CSV_FIELDS)
             self._csv.writeheader()
         else:
             head = {"format": "genrefy-plan", "version": 1, **self.meta}
-            self._fh.write(json.dumps(head, ensure_ascii=False, indent=1)[:-2] + ',\n "rows": [\n')
+            self._fh.write(json_text(head, indent=1)[:-2] + ',\n "rows": [\n')
 
     def write(self, row: Row) -> None:
         data = row.as_dict()
@@ -213,7 +218,7 @@ class ReportWriter:
             else:
                 sep = ",\n" if self._count else ""
                 assert self._fh is not None
-                self._fh.write(sep + "  " + json.dumps(data, ensure_ascii=False))
+                self._fh.write(sep + "  " + json_text(data))
         except OSError as exc:
             self._fail(exc)
         self._count += 1

@@ -6,6 +6,10 @@ Each row links its audio with a path relative to the page (``preload="none"``:
 nothing loads until you press play). The page's "Download plan" button saves the
 rows, with your choices, in the JSON report format that ``--apply`` reads.
 
+A path that is not valid UTF-8 is kept exactly in the rows' JSON (so the downloaded
+plan names the same file), shown with ``\\xNN`` escapes and linked with its bytes
+percent-encoded (:mod:`genrefy_tagger.fsnames`).
+
 The template is ``review.html`` beside this module; placeholders are ``__NAME__``.
 """
 
@@ -13,13 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import html
-import json
 import os
 import urllib.parse
 from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from .fsnames import json_text, shown
 
 ACTION_LABELS = {
     "tag": "would tag",
@@ -50,7 +55,7 @@ def render_page(rows: list[dict[str, Any]], meta: dict[str, Any], *, page_dir: P
     labels = dict(ACTION_LABELS, tag="would tag" if meta.get("dry_run", True) else "tagged")
     template = resources.files(__package__).joinpath("review.html").read_text(encoding="utf-8")
     parts = {
-        "__TITLE__": html.escape(Path(root).name if root else "genres"),
+        "__TITLE__": html.escape(shown(Path(root).name) if root else "genres"),
         "__SUBTITLE__": _subtitle(len(rows), meta),
         "__CARDS__": _cards(rows, labels),
         "__CHART__": genre_chart(rows),
@@ -70,12 +75,13 @@ def _view(path: str, root: str | None, page_dir: Path) -> dict[str, str]:
         if not candidate.startswith(os.pardir):
             rel = candidate
     link = os.path.relpath(path, page_dir)
-    src = "/".join(urllib.parse.quote(part) for part in Path(link).parts)
-    return {"rel": rel.replace(os.sep, "/"), "src": src}
+    # quote() of the bytes: %E9 for a byte that is not UTF-8, the same as before for the rest.
+    src = "/".join(urllib.parse.quote(os.fsencode(part)) for part in Path(link).parts)
+    return {"rel": shown(rel.replace(os.sep, "/")), "src": src}
 
 
 def _subtitle(n: int, meta: dict[str, Any]) -> str:
-    root = html.escape(str(meta.get("root", "")))
+    root = html.escape(shown(str(meta.get("root", ""))))
     bits = [f"{n} file{'s' if n != 1 else ''} in <code>{root}</code>"]
     if meta.get("model"):
         bits.append(f"model <b>{html.escape(str(meta['model']))}</b>")
@@ -139,5 +145,5 @@ def genre_chart(rows: list[dict[str, Any]], *, width: int = 560) -> str:
 
 def _script_json(data: Any) -> str:
     """JSON that is safe inside a ``<script>`` element (no ``</script>``, no ``<!--``)."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = json_text(data, separators=(",", ":"))
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")

@@ -109,6 +109,7 @@ def apply(
 ) -> int:
     """``--apply``: check the whole plan, then write its ``tag`` rows; returns the exit status."""
     from .cache import open_cache
+    from .fsnames import shown
     from .journal import Journal, JournalError, default_journal_path
     from .plan import PlanError, apply_plan, read_plan
     from .report import format_row
@@ -116,14 +117,15 @@ def apply(
     try:
         plan = read_plan(plan_path, folder)
     except PlanError as exc:
-        click.echo(f"error: {exc}\nnothing written: correct the plan and apply it again", err=True)
+        message = f"error: {exc}\nnothing written: correct the plan and apply it again"
+        click.echo(shown(message), err=True)
         return EXIT_USAGE
     start = time.perf_counter()
     counts: Counter[str] = Counter()
     try:
         journal = None if dry_run else Journal(journal_path or default_journal_path())
     except JournalError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(shown(f"error: {exc}"), err=True)
         return EXIT_USAGE
     # Not for lookups (nothing is analysed): writes re-key the analyses they keep valid.
     cache = None if dry_run else open_cache(None)
@@ -145,7 +147,7 @@ def apply(
         f"{counts['failed']} failed — {time.perf_counter() - start:.1f} s"
     )
     if journal is not None and counts["tag"]:
-        click.echo(f"journal: {journal.path}  (undo: genrefy-tag --undo {journal.path})")
+        click.echo(shown(f"journal: {journal.path}  (undo: genrefy-tag --undo {journal.path})"))
     return EXIT_FAILURES if counts["failed"] else EXIT_OK
 
 

@@ -249,7 +249,7 @@ def _soundfile_hash(path: Path) -> str:
     from .audio import quiet_decoder
 
     digest = hashlib.sha256()
-    with quiet_decoder(), sf.SoundFile(str(path)) as f:
+    with quiet_decoder(), sf.SoundFile(os.fsencode(path)) as f:
         digest.update(f"{f.samplerate}/{f.channels}".encode())
         while True:
             # read() returns only what was decoded (blocks() would pad to the

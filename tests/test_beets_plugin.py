@@ -204,6 +204,27 @@ class TestCommand(PluginTestHelper):
             assert not bad.genres and bad.get("genrefy_model", with_album=False) is None
         assert sha256(corrupt.path) == corrupt_hash
 
+    def test_a_file_name_that_is_not_utf8(self, tmp_path: Path, capsys) -> None:
+        """beets keeps paths as bytes; a Latin-1 name is analysed (through the shared cache),
+        reported under its exact bytes, tagged and undone like any other item."""
+        dest = os.fsencode(self.lib_path) + b"/caf\xe9.mp3"
+        shutil.copyfile(self.sources["mp3"], dest)
+        item = Item.from_path(dest)
+        item.update({"title": "cafe", "artist": "Artist"})
+        item.add(self.lib)
+        item.store()
+        report = tmp_path / "r.json"
+        self.run_command("genrefy", "-p", "--report", str(report))
+        assert "Artist - cafe: (none) → " in capsys.readouterr().out
+        rows = json.loads(report.read_bytes().decode("utf-8"))["rows"]
+        assert [os.fsencode(r["path"]) for r in rows] == [os.path.abspath(item.path)]
+        self.run_command("genrefy")
+        item = self.reload(item)
+        assert item.path.endswith(b"/caf\xe9.mp3") and item.genrefy_model == "tiny-test@0"
+        assert item.genres == [display_name(item.genrefy_genre)] == file_genres(item.path)
+        self.run_command("genrefy", "--undo")
+        assert not self.reload(item).genres and not file_genres(item.path)
+
     def test_query_matching_nothing(self, caplog: pytest.LogCaptureFixture) -> None:
         item = self.add("mp3", "one")
         with caplog.at_level(logging.INFO, logger="beets"):
