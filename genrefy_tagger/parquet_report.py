@@ -1,9 +1,10 @@
 """The report as a Parquet table (``--report FILE.parquet``), for catalogues of millions of files.
 
-One row per file: the path, the action and its reason, current and proposed genres,
-confidence, agreement, the full probability vector (in the order of the ``genres``
-recorded in the file's metadata, with the rest of the run's settings), the model and the
-file's identity. Rows are streamed: at most ``rows_per_group`` are held in memory.
+One row per file: the path (and its bytes, for a name that is not UTF-8), the action and
+its reason, current and proposed genres, confidence, agreement, the full probability
+vector (in the order of the ``genres`` recorded in the file's metadata, with the rest of
+the run's settings), the model and the file's identity. Rows are streamed: at most
+``rows_per_group`` are held in memory.
 
 Checkpoints: until the run completes, rows go to numbered part files in
 ``FILE.parquet.partial/``, each a whole Parquet file closed as soon as its rows are
@@ -28,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .fsnames import is_utf8, json_text, shown
 from .isolation import describe
 from .report import ReportError, Row
 
@@ -38,6 +40,7 @@ _VOLATILE = ("created",)
 def _schema(meta: dict[str, Any]) -> pa.Schema:
     fields = [
         ("path", pa.string()),
+        ("path_bytes", pa.binary()),  # the name's bytes, where it is not UTF-8 (fsnames)
         ("action", pa.string()),
         ("reason", pa.string()),
         ("current", pa.list_(pa.string())),
@@ -50,7 +53,7 @@ def _schema(meta: dict[str, Any]) -> pa.Schema:
         ("mtime", pa.float64()),
         ("fingerprint", pa.string()),
     ]
-    return pa.schema(fields, metadata={"genrefy": json.dumps(meta, ensure_ascii=False)})
+    return pa.schema(fields, metadata={"genrefy": json_text(meta)})  # names: see fsnames
 
 
 def path_key(path: str | os.PathLike) -> int:
@@ -97,7 +100,13 @@ class ParquetReport:
             return np.zeros(0, dtype=np.uint64)
         keys = []  # one array a part: 8 bytes a file, never a list of every path
         for part in parts:
-            names = pq.read_table(part, columns=["path"]).column("path").to_pylist()
+            table = pq.read_table(part, columns=["path", "path_bytes"])
+            shown_names = table.column("path").to_pylist()
+            raw_names = table.column("path_bytes").to_pylist()
+            names = [
+                os.fsdecode(raw) if raw is not None else name
+                for name, raw in zip(shown_names, raw_names, strict=True)
+            ]
             keys.append(np.fromiter((path_key(p) for p in names), np.uint64, len(names)))
         return np.unique(np.concatenate(keys))
 
@@ -119,6 +128,10 @@ class ParquetReport:
 
     def write(self, row: Row) -> None:
         data = row.as_dict()
+        name = data["path"]
+        # Parquet strings are UTF-8: a name that is not keeps its bytes beside a readable form.
+        data["path"], data["path_bytes"] = shown(name), None if is_utf8(name) else os.fsencode(name)
+        data["reason"] = shown(data["reason"])
         scores = dict(row.scores)
         data["confidence"] = row.confidence  # unrounded, unlike the JSON plan
         data["agreement"] = row.agreement

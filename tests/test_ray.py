@@ -104,15 +104,22 @@ def test_parquet_report_has_one_row_per_file(cluster, gtzan_dir: Path, tmp_path:
     library = tmp_path / "Music"
     paths = make_library(gtzan_dir, library, 4)
     (library / "broken.mp3").write_bytes(b"not audio at all" * 100)
+    latin1 = os.fsdecode(os.fsencode(library) + b"/caf\xe9.ogg")  # a name that is not UTF-8
+    paths.append(Path(shutil.copy(paths[0], latin1)))
     report = tmp_path / "predictions.parquet"
     args = ["--dry-run", "--ray", "auto", "-j", "2", "--report", str(report), str(library)]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1, result.output  # the broken file fails, the run goes on
-    assert "5 files: " in result.output and "1 failed" in result.output
+    assert "6 files: " in result.output and "1 failed" in result.output
     assert not report.with_name(report.name + ".partial").exists()
     table = pq.read_table(report)
-    rows = {Path(r["path"]).name: r for r in table.to_pylist()}
+    rows = {
+        Path(os.fsdecode(r["path_bytes"]) if r["path_bytes"] else r["path"]).name: r
+        for r in table.to_pylist()
+    }
     assert sorted(rows) == sorted([p.name for p in paths] + ["broken.mp3"])
+    assert rows["caf\udce9.ogg"]["path"].endswith("caf\\xe9.ogg")  # readable, and lossless:
+    assert rows["caf\udce9.ogg"]["path_bytes"] == os.fsencode(paths[-1])
     meta = table.schema.metadata[b"genrefy"].decode()
     assert '"genres": ["Blues", "Classical"' in meta
     for name in (p.name for p in paths):
@@ -130,6 +137,8 @@ def test_resume_from_parquet_checkpoint_analyses_nothing_again(
 ):
     library = tmp_path / "Music"
     paths = make_library(gtzan_dir, library, 6)
+    latin1 = os.fsdecode(os.fsencode(library) + b"/00a caf\xe9.ogg")  # second in walk order
+    paths.append(Path(shutil.copy(paths[1], latin1)))
     report = tmp_path / "predictions.parquet"
     options = Options(dry_run=True, ray="auto", jobs=2, identify=True)  # no analysis cache
     # An interrupted run: three rows reported, then Ctrl-C (the CLI closes incomplete).
@@ -142,6 +151,7 @@ def test_resume_from_parquet_checkpoint_analyses_nothing_again(
     writer.close(complete=False)
     assert not report.exists()
     done = sorted(paths)[:3]
+    assert Path(latin1) in done
     for path in done:
         garble(path)  # analysed again, these would fail
     monkeypatch.setenv("GENREFY_STATE_DIR", str(tmp_path / "fresh-state"))  # an empty cache
@@ -149,9 +159,10 @@ def test_resume_from_parquet_checkpoint_analyses_nothing_again(
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "resuming: 3 files" in result.output
-    assert "3 files: " in result.output  # only the rest went through this run
+    assert "4 files: " in result.output  # only the rest went through this run
     rows = pq.read_table(report).to_pylist()
-    assert sorted(Path(r["path"]) for r in rows) == sorted(p.resolve() for p in paths)
+    names = [os.fsdecode(r["path_bytes"]) if r["path_bytes"] else r["path"] for r in rows]
+    assert sorted(map(Path, names)) == sorted(p.resolve() for p in paths)
     assert all(r["action"] != "failed" for r in rows)
 
 
