@@ -3,12 +3,14 @@
 ``tests/data/reference_predictions.json`` holds, for both shipped bundles, the window
 probabilities the tagger's :class:`~genrefy_tagger.engine.Analyzer` gave on 8 shared
 GTZAN clips (short-track path: decoded whole, edges trimmed) and on one of them looped
-to 2 minutes (long-track path: seeking to each window). It was recorded at commit
-``c694155``, before the engine was reorganised around model kinds (issue 11), with::
+to 2 minutes (long-track path: seeking to each window). It was first recorded at
+commit ``c694155``, before the engine was reorganised around model kinds (issue 11),
+and passed unchanged after it (``9054e60``); it was recorded again, with::
 
     .venv/bin/python tests/test_same_predictions.py record
 
-A refactor that changes what the engine hears or how a kind computes fails here.
+when the retrained hybrid 1.2.0 replaced 1.1.0 (a new model predicts differently by
+design). A refactor that changes what the engine hears or how a kind computes fails here.
 LiteRT's kernels may differ in the last bits between CPUs, hence the tolerance.
 """
 
