@@ -218,6 +218,9 @@ def test_a_run_that_changes_nothing_leaves_no_journal(library: Path, tmp_path: P
 
 
 def test_a_new_policy_on_analysed_files_hints_at_force(library: Path):
+    from genrefy_tagger.model import load_bundle
+
+    tag = load_bundle("hybrid").tag  # e.g. gtzan-hybrid@1.2.0
     runner = CliRunner()
     args = ["--model", "hybrid", "--min-confidence", "0", "-j", "1"]
     assert runner.invoke(main, [*args, str(library)]).exit_code == 0
@@ -225,18 +228,18 @@ def test_a_new_policy_on_analysed_files_hints_at_force(library: Path):
     assert "--force" not in again.output  # same policy: nothing to say
     wider = runner.invoke(main, [*args, "--top-k", "2", str(library)])
     assert (
-        f"{len(KINDS)} files already analysed by gtzan-hybrid@1.1.0 were left alone; "
+        f"{len(KINDS)} files already analysed by {tag} were left alone; "
         "use --force to apply --top-k 2"
     ) in wider.output
     shown = runner.invoke(main, [*args, "-v", "--top-k", "2", str(library)])
-    assert "(already analysed by gtzan-hybrid@1.1.0; use --force to apply --top-k 2)" in (
+    assert f"(already analysed by {tag}; use --force to apply --top-k 2)" in (
         shown.output
     )
     edited = sorted(library.rglob("*.flac"))[0]  # someone retagged it since
     write_genres(edited, ["Jazz"], provenance=read_tags(edited).provenance)
     overwrite = runner.invoke(main, [*args, "--overwrite", str(library)])
     assert (
-        "1 file already analysed by gtzan-hybrid@1.1.0 was left alone; "
+        f"1 file already analysed by {tag} was left alone; "
         "use --force to apply --overwrite"
     ) in overwrite.output
     forced = runner.invoke(main, [*args, "--top-k", "2", "--force", "--overwrite", str(library)])
