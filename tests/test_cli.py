@@ -232,15 +232,12 @@ def test_a_new_policy_on_analysed_files_hints_at_force(library: Path):
         "use --force to apply --top-k 2"
     ) in wider.output
     shown = runner.invoke(main, [*args, "-v", "--top-k", "2", str(library)])
-    assert f"(already analysed by {tag}; use --force to apply --top-k 2)" in (
-        shown.output
-    )
+    assert f"(already analysed by {tag}; use --force to apply --top-k 2)" in (shown.output)
     edited = sorted(library.rglob("*.flac"))[0]  # someone retagged it since
     write_genres(edited, ["Jazz"], provenance=read_tags(edited).provenance)
     overwrite = runner.invoke(main, [*args, "--overwrite", str(library)])
     assert (
-        f"1 file already analysed by {tag} was left alone; "
-        "use --force to apply --overwrite"
+        f"1 file already analysed by {tag} was left alone; use --force to apply --overwrite"
     ) in overwrite.output
     forced = runner.invoke(main, [*args, "--top-k", "2", "--force", "--overwrite", str(library)])
     assert "use --force" not in forced.output
