@@ -1,18 +1,23 @@
-"""``genrefy-tag``: the command line. Thin: options in, :mod:`genrefy_tagger.tagger` does the work.
+"""``genrefy-tag``: the command line. Thin: options in, :mod:`genrefy_tagger.console` runs them.
 
-Only click is imported at module level, so ``--help`` stays instant; the audio
-stack and the model runtime load when a command actually runs.
+``main`` checks the options and dispatches: ``--undo`` and a library run to
+:mod:`genrefy_tagger.console`, ``--apply`` and ``--clear-cache`` to
+:mod:`genrefy_tagger.review_cli`. Only click and ``console`` (which imports the rest
+inside its functions) load with this module, so ``--help`` stays instant; the audio stack
+and the model runtime load when a command actually runs.
 """
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
 
-EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+from . import console
+from .console import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE
+
+__all__ = ["EXIT_FAILURES", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_STOPPED", "EXIT_USAGE", "main"]
 
 #: Shipped models, for help and messages; ``genrefy_tagger.model.bundled_models`` is the truth
 #: (importing it here would slow ``--help`` down).
@@ -177,7 +182,7 @@ def main(
     """
     try:
         if undo_path is not None:
-            sys.exit(_undo(undo_path, dry_run=dry_run))
+            sys.exit(console.undo(undo_path, dry_run=dry_run))
         if apply_path is not None:
             if len(paths) > 1:
                 raise click.UsageError("--apply takes at most one PATH: the plan's folder")
@@ -192,13 +197,11 @@ def main(
             clear()
             if not paths:
                 sys.exit(EXIT_OK)
-        _check_arguments(paths, report, model)
+        console.check_arguments(paths, report, model)
         from .review_cli import check_extras
 
         check_extras(report, ray_address, ship_audio)
-        from .cache import default_cache_path
-
-        options = _options(
+        options = console.tag_options(
             dry_run=dry_run,
             overwrite=overwrite,
             force=force,
@@ -210,191 +213,11 @@ def main(
             model=model,
             max_windows=max_windows,
             all_windows=all_windows,
-            cache_path=default_cache_path(),
             identify=report is not None,
             ray=ray_address,
             ship_audio=ship_audio,
         )
-        sys.exit(_tag(paths, options, report, journal_path, quiet=quiet, verbose=verbose))
+        sys.exit(console.tag(paths, options, report, journal_path, quiet=quiet, verbose=verbose))
     except KeyboardInterrupt:  # before or after the run proper (e.g. while loading the model)
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
-
-
-def _check_arguments(paths: tuple[Path, ...], report: Path | None, model: str | None) -> None:
-    """Usage errors (exit 2) that can be told before anything is loaded."""
-    if not paths:
-        raise click.UsageError("give at least one music file or folder (or --undo JOURNAL)")
-    missing = [str(p) for p in paths if not p.expanduser().exists()]
-    if missing:
-        raise click.BadParameter(
-            "no such file or folder: " + ", ".join(missing), param_hint="PATHS"
-        )
-    if report is not None and report.suffix.lower() not in (".json", ".csv", ".html", ".parquet"):
-        raise click.BadParameter(
-            "must end in .json, .csv, .html or .parquet", param_hint="--report"
-        )
-    if model is not None and not Path(model).expanduser().exists():
-        from .model import bundled_models
-
-        names = sorted(bundled_models())
-        if model not in names:
-            raise click.BadParameter(
-                f"unknown model {model!r}: use one of {', '.join(names)}, "
-                "or the folder of a model you trained",
-                param_hint="--model",
-            )
-
-
-def _options(*, max_windows: int | None, all_windows: bool, **kw):  # -> tagger.Options
-    from .tagger import Options
-    from .windows import WindowPolicy
-
-    policy = None
-    if all_windows:
-        policy = WindowPolicy(max_windows=None)
-    elif max_windows:
-        policy = WindowPolicy(max_windows=max_windows)
-    return Options(policy=policy, **kw)
-
-
-def _error(message: str) -> int:
-    from .fsnames import shown
-
-    click.echo(shown(f"error: {message}"), err=True)
-    return EXIT_USAGE
-
-
-def _tag(paths, options, report_path, journal_path, *, quiet: bool, verbose: bool) -> int:
-    from tqdm import tqdm
-
-    from .fsnames import shown
-    from .isolation import ErrorLog
-    from .journal import Journal, JournalError, default_journal_path
-    from .model import BundleError
-    from .report import ReportError, Summary, format_row
-    from .review_cli import close_report
-    from .tagger import ClusterError, run
-
-    # Everything that can stop a run is checked before the first file is analysed.
-    journal_file, journal = None, None
-    try:
-        journal_file = journal_path or default_journal_path()
-        journal = None if options.dry_run else Journal(journal_file)
-    except JournalError as exc:
-        if not options.dry_run:
-            return _error(str(exc))
-    # Tracebacks of unexpected errors go beside the journal; the file appears only if needed.
-    errors = ErrorLog(journal_file.with_suffix(".errors.log") if journal_file else None)
-    base = paths[0].resolve() if len(paths) == 1 and paths[0].is_dir() else None
-    writer = None
-    if report_path:
-        from .review_cli import open_report, report_meta
-
-        try:
-            writer = open_report(report_path, report_meta(paths, base, options))
-        except ReportError as exc:
-            return _error(str(exc))
-        if getattr(writer, "resumed", 0):  # a Parquet checkpoint: skip what it holds
-            from dataclasses import replace
-
-            options = replace(options, skip=writer.done)
-            click.echo(f"resuming: {writer.resumed} files already in {writer.parts}", err=True)
-    summary = Summary()
-    start = time.perf_counter()
-    bar = tqdm(desc="analysing", unit="file", disable=quiet or None, leave=False, file=sys.stderr)
-    interrupted = False
-    stopped: str | None = None  # why the run ended before its last file
-    rows = run(paths, options, journal, errors)  # after a resume's options.skip is set
-    try:
-        for row in rows:
-            summary.add(row)
-            bar.update()
-            show = row.action == "failed" or (
-                not quiet and (verbose or options.dry_run or row.action in ("tag", "unsure"))
-            )
-            if show:
-                bar.write(format_row(row, dry_run=options.dry_run, base=base))
-            if writer:
-                writer.write(row)
-    except BundleError as exc:
-        return _error(f"model: {exc}")
-    except ClusterError as exc:
-        return _error(str(exc))
-    except KeyboardInterrupt:
-        interrupted = True
-    except ReportError as exc:  # e.g. a full disk: stop between two files, as Ctrl-C does
-        stopped = str(exc)
-    finally:
-        rows.close()  # stops the analysis; the last file handed out is finished
-        bar.close()
-        if writer:
-            try:
-                close_report(writer, interrupted or stopped is not None)
-            except ReportError as exc:
-                stopped = stopped or str(exc)
-        if journal:
-            journal.close()
-    summary.seconds = time.perf_counter() - start
-    if stopped:
-        click.echo(shown(f"error: {stopped}"), err=True)
-    for line in _closing_lines(summary, options, journal, errors, writer, interrupted, stopped):
-        click.echo(shown(line))
-    if stopped:
-        return EXIT_STOPPED
-    if interrupted:
-        return EXIT_INTERRUPTED
-    return EXIT_FAILURES if summary.counts["failed"] else EXIT_OK
-
-
-def _closing_lines(
-    summary, options, journal, errors, writer, interrupted: bool, stopped: str | None
-) -> list[str]:
-    lines = [summary.format(dry_run=options.dry_run)]
-    whole = "every file written is complete and journalled; the rest are untouched"
-    if interrupted:
-        lines.append(f"interrupted: {whole}")
-    if stopped:
-        done = "nothing written (dry run)" if options.dry_run else whole
-        lines.append(f"stopped, no report: {done}")
-    hint = summary.policy_hint()
-    if hint:
-        lines.append(hint)
-    if errors.summary():
-        lines.append(errors.summary())
-    if journal and journal.recorded:
-        lines.append(f"journal: {journal.path}  (undo: genrefy-tag --undo {journal.path})")
-    if writer and not stopped:
-        lines.append(f"report: {writer.path}")
-    return lines
-
-
-def _undo(journal_path: Path, *, dry_run: bool) -> int:
-    from collections import Counter
-
-    from .cache import open_cache
-    from .fsnames import shown
-    from .journal import undo
-
-    counts: Counter[str] = Counter()
-    # Not for lookups (nothing is analysed): restores re-key the analyses they keep valid.
-    cache = None if dry_run else open_cache(None)
-    try:
-        for result in undo(journal_path, dry_run=dry_run, cache=cache):
-            counts[result.action] += 1
-            reason = f"  ({result.reason})" if result.reason else ""
-            click.echo(shown(f"{result.action:<10} {result.path}{reason}"))
-    except KeyboardInterrupt:  # the file being restored was finished first
-        counts["interrupted"] = 1
-    finally:
-        if cache is not None:
-            cache.close()
-    restored = "would restore" if dry_run else "restored"
-    click.echo(
-        f"{sum(counts.values()) - counts['interrupted']} files: {counts['restored']} {restored}, "
-        f"{counts['skipped']} skipped, {counts['failed']} failed"
-        + (" — interrupted" if counts["interrupted"] else "")
-    )
-    if counts["interrupted"]:
-        return EXIT_INTERRUPTED
-    return EXIT_FAILURES if counts["failed"] else EXIT_OK
