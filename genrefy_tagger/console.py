@@ -92,7 +92,7 @@ def tag(
     Shown per file: failures always; with ``quiet`` nothing else; otherwise changes and
     unsure tracks (every file with ``verbose`` or in a dry run). A failed file does not
     stop the run; Ctrl-C (exit 130) and a report that cannot be written (exit 3) stop it
-    between two files.
+    between two files; a model or cluster that fails stops it at once (exit 2).
     """
     from tqdm import tqdm
 
