@@ -16,12 +16,16 @@ import click
 
 from . import console
 from .console import EXIT_FAILURES, EXIT_INTERRUPTED, EXIT_OK, EXIT_STOPPED, EXIT_USAGE
+from .model import shipped_defaults
 
 __all__ = ["EXIT_FAILURES", "EXIT_INTERRUPTED", "EXIT_OK", "EXIT_STOPPED", "EXIT_USAGE", "main"]
 
 #: Shipped models, for help and messages; ``genrefy_tagger.model.bundled_models`` is the truth
 #: (importing it here would slow ``--help`` down).
-MODEL_NAMES = "musicnn (default) or hybrid"
+SHIPPED = shipped_defaults()
+MODEL_NAMES = " or ".join(f"{n} (default)" if d else n for n, d, _, _ in SHIPPED)
+THRESHOLDS = ", ".join(f"{t:.2f} for {n}" for n, _, t, _ in SHIPPED)
+WINDOWS = ", ".join(f"{w} for {n}" for n, _, _, w in SHIPPED)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,7 +45,7 @@ MODEL_NAMES = "musicnn (default) or hybrid"
     type=click.FloatRange(0.0, 1.0),
     metavar="X",
     help="Leave a track alone ('unsure') when the model is less confident than X (0 to 1).  "
-    "[default: the model's own, 0.70 for musicnn]",
+    f"[default: the model's own, {THRESHOLDS}]",
 )
 @click.option(
     "--top-k",
@@ -81,7 +85,7 @@ MODEL_NAMES = "musicnn (default) or hybrid"
     "max_windows",
     type=click.IntRange(1, 1000),
     metavar="N",
-    help="Listen to N 3-second windows per track.  [default: the model's own, 6 or 10]",
+    help=f"Listen to N 3-second windows per track.  [default: the model's own, {WINDOWS}]",
 )
 @click.option(
     "--all-windows",

@@ -56,6 +56,19 @@ def default_bundle_dir() -> Path:
     return models_dir() / name
 
 
+def shipped_defaults() -> list[tuple[str, bool, float, int]]:
+    """(name, is default, threshold, windows) of each shipped model, for help texts.
+
+    Read from the bundles themselves so that ``--help`` never quotes a stale number.
+    """
+    default = default_bundle_dir().name
+    rows = []
+    for name, folder in bundled_models().items():
+        bundle = load_bundle(folder)
+        rows.append((name, name == default, bundle.min_confidence, bundle.max_windows))
+    return sorted(rows, key=lambda row: not row[1])
+
+
 def resolve_bundle(spec: str | os.PathLike | None) -> Path:
     """A bundle folder from ``None`` (the default), a shipped model's name, or a path."""
     if spec is None:

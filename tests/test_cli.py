@@ -62,6 +62,16 @@ def test_help_is_fast_and_does_not_import_tensorflow():
     assert "--dry-run" in out.stdout and "HEAVY []" in out.stdout
 
 
+def test_help_quotes_the_shipped_bundles_own_defaults():
+    from genrefy_tagger.model import bundled_models, load_bundle
+
+    text = " ".join(CliRunner().invoke(main, ["--help"]).output.split())
+    for name, folder in bundled_models().items():
+        bundle = load_bundle(folder)
+        assert f"{bundle.min_confidence:.2f} for {name}" in text
+        assert f"{bundle.max_windows} for {name}" in text
+
+
 def test_dry_run_reports_and_touches_nothing(library: Path, tiny_bundle: Path, tmp_path: Path):
     before = digest(library)
     report = tmp_path / "report.json"
