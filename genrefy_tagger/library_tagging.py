@@ -270,7 +270,7 @@ class LibraryTagger:
                 counts["to tag" if run.pretend else "tagged"] += 1
                 if not run.pretend:
                     self._assign(item, names, d, run)
-                    item.try_sync(write=run.write, move=False)
+                    self._sync(item, run)
                     changed.append(item)
         return changed
 
@@ -342,7 +342,7 @@ class LibraryTagger:
             album.store(inherit=False)  # tracks below get their own previous genres
         for item in items:
             self._assign(item, names, decision, run)
-            item.try_sync(write=run.write, move=False)
+            self._sync(item, run)
         return items
 
     def undo(self, obj: LibModel, run: Run) -> int:
@@ -366,5 +366,27 @@ class LibraryTagger:
             if isinstance(target, Album):
                 target.store(inherit=False)
             else:
-                target.try_sync(write=run.write, move=False)
+                self._sync(target, run)
         return restored
+
+    def _sync(self, item: Item, run: Run) -> None:
+        """Store ``item`` (and write its tags); its cached analysis follows the file.
+
+        beets changes only the tags, so the analysis stays true: re-keying it to the
+        file's new size and time saves a second listen by ``genrefy-tag`` or the next run.
+        """
+        path = os.fsdecode(item.path) if item.path else None
+        before = _stat(path) if run.write and run.cache and path else None
+        item.try_sync(write=run.write, move=False)
+        if before is not None:
+            try:
+                self.pool(run).renew(path, before)
+            except Exception as exc:  # noqa: BLE001 - the tags are written; only the cache lags
+                self._log.warning("analysis cache: could not update {}: {}", path, exc)
+
+
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None

@@ -16,6 +16,7 @@ from beets import ui
 from beets.library import Item
 from beets.test.helper import PluginTestHelper
 from beets.util import cached_classproperty
+from mediafile import MediaFile
 from reviewlib import tag
 
 from genrefy_tagger.cache import default_cache_path
@@ -100,3 +101,26 @@ class TestReview(PluginTestHelper):
         out = capsys.readouterr().out
         assert "Artist - one: (none) → Jazz (confidence 1.00" in out, out
         assert "Artist - two: (none) → Jazz" not in out
+
+    def test_written_and_undone_files_keep_their_cached_analysis(self) -> None:
+        self.config["import"]["write"] = True  # beet genrefy writes files like import does
+        one = self.lib_path / "one.mp3"
+
+        def keyed_to_the_file() -> bool:
+            st = one.stat()
+            with sqlite3.connect(default_cache_path()) as db:
+                row = db.execute(
+                    "SELECT size, mtime_ns FROM analyses WHERE path = ?", (str(one),)
+                ).fetchone()
+            return row == (st.st_size, st.st_mtime_ns)
+
+        before = one.stat()
+        self.run_command("genrefy", "title:one")
+        assert self.lib.items("title:one").get().get("genrefy_genre") is not None
+        assert MediaFile(one).genres  # beets wrote the genre into the file
+        assert one.stat().st_mtime_ns != before.st_mtime_ns
+        assert keyed_to_the_file()  # so genrefy-tag will not listen again
+        written = one.stat()
+        self.run_command("genrefy", "--undo", "title:one")
+        assert not MediaFile(one).genres and one.stat().st_mtime_ns != written.st_mtime_ns
+        assert keyed_to_the_file()
