@@ -17,6 +17,7 @@ database any more is replaced by an empty cache (it only ever holds copies).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -296,7 +297,14 @@ class CachedPool:
         that is used; a cache hit is simply its result.
         """
         recover = getattr(self._pool, "result", None)
-        return recover(future, path) if recover is not None else future.result()
+        if recover is None:
+            return future.result()
+        analysis = recover(future, path)
+        if self.cache is not None and not future.cancelled() and future.exception() is not None:
+            # Heard again elsewhere after its worker died: the done-callback had nothing to keep.
+            with contextlib.suppress(OSError):
+                self._put(analysis, os.stat(path))
+        return analysis
 
     def renew(self, path: str | os.PathLike, before: os.stat_result) -> None:
         if self.cache is not None:
@@ -324,10 +332,14 @@ class CachedPool:
     def _store(self, future: Future[Analysis], st: os.stat_result) -> None:
         if future.cancelled() or future.exception() is not None or self.cache is None:
             return
+        self._put(future.result(), st)
+
+    def _put(self, analysis: Analysis, st: os.stat_result) -> None:
+        assert self.cache is not None
         try:
-            self.cache.put(future.result(), self._model_key, self._policy_key, st)
+            self.cache.put(analysis, self._model_key, self._policy_key, st)
         except sqlite3.Error as exc:
-            log.warning("analysis cache: could not store %s: %s", future.result().path, exc)
+            log.warning("analysis cache: could not store %s: %s", analysis.path, exc)
 
     def _analysis_pool(self) -> AnalysisPool:
         if self._pool is None and self._pool_factory is not None:

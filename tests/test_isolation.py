@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -178,7 +179,7 @@ def test_a_failing_undo_fails_only_that_file(library: Path, monkeypatch: pytest.
 
 
 def test_a_worker_that_dies_fails_its_file_and_the_run_goes_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, _state_dir: Path
 ):
     root = tmp_path / "Music"
     names = ["01 a.flac", "02 crash.flac", "03 b.mp3", "04 c.ogg", "05 d.flac", "06 e.m4a"]
@@ -194,6 +195,10 @@ def test_a_worker_that_dies_fails_its_file_and_the_run_goes_on(
     rows = {Path(r["path"]).name: r for r in report_rows(report)}
     assert rows.pop("02 crash.flac")["reason"].startswith("the analysis process died")
     assert [r["action"] for r in rows.values()] == ["tag"] * (len(names) - 1)
+    # Files heard again after the crash are cached like any other: a rerun listens to none.
+    with sqlite3.connect(_state_dir / "cache.sqlite") as db:
+        cached = {Path(p).name for (p,) in db.execute("SELECT path FROM analyses")}
+    assert cached == set(rows)
 
 
 def test_ctrl_c_stops_quietly_and_leaves_every_file_whole(tmp_path: Path, _state_dir: Path):
