@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import click
 
 from . import dataset
+from .plan import SPLITS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -85,9 +86,10 @@ def fit_kwargs(epochs: int, patience: int, windows_per_epoch: int) -> dict[str, 
 def prepare_options(f: F) -> F:
     f = click.option(
         "--split",
-        type=click.Choice(["auto", "fault-filtered", "kfold"]),
+        type=click.Choice(list(SPLITS)),
         default="auto",
-        help="auto: fault-filtered when every listed clip is present, else kfold.",
+        help="auto: fault-filtered when every listed clip is present, else kfold. "
+        "fault-filtered+unlisted: also train on the clips in no list.",
     )(f)
     f = click.option("--folds", default=5, show_default=True, help="k of the k-fold CV.")(f)
     f = click.option(
