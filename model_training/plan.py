@@ -174,7 +174,9 @@ def make_plan(
     if split.startswith("fault-filtered"):
         parts = fault_filtered(clips)
         if split == "fault-filtered+unlisted":
-            parts["train"] = sorted(parts["train"] + [c for c in clips if not c.ff_split], key=_key)
+            parts["train"] = sorted(
+                parts["train"] + [c for c in clips if c.ff_split == "none"], key=_key
+            )
         plan = Plan(
             split,
             names(parts["train"]),
