@@ -10,9 +10,10 @@ Failures are not kept: the next run tries again. The path is keyed by its bytes
 
 The database (``<state dir>/cache.sqlite``) runs in WAL mode: every analysis is
 committed as it arrives, so an interrupted run keeps what it heard, and several
-runs (``genrefy-tag`` and ``beet genrefy``) can share it at once. It is bounded:
-beyond ``max_rows`` the least recently used rows go. A file that is not a
-database any more is replaced by an empty cache (it only ever holds copies).
+runs (``genrefy-tag`` and ``beet genrefy``) can share it at once (a busy or locked
+database is waited for). It is bounded: beyond ``max_rows`` the least recently used
+rows go. A file that is not a database any more is replaced by an empty cache (it
+only ever holds copies).
 """
 
 from __future__ import annotations
@@ -94,12 +95,25 @@ class AnalysisCache:
         self._touched: list[tuple[float, int]] = []
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = self._connect()
-        except sqlite3.DatabaseError as exc:  # e.g. "file is not a database"
+            self._db = self._connect_when_free()
+        except sqlite3.DatabaseError as exc:
+            if _kind(exc) != "corrupt":  # never delete a cache someone else is using
+                raise
             log.warning("analysis cache %s unreadable (%s); starting a new one", self.path, exc)
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             self._db = self._connect()
+
+    def _connect_when_free(self, attempts: int = 50) -> sqlite3.Connection:
+        """Connect; a cache another process is setting up (busy, locked) is waited for."""
+        for _ in range(attempts - 1):
+            try:
+                return self._connect()
+            except sqlite3.OperationalError as exc:
+                if _kind(exc) != "busy":
+                    raise
+                time.sleep(0.1)
+        return self._connect()
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
@@ -225,6 +239,17 @@ class AnalysisCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _kind(exc: sqlite3.Error) -> str:
+    """``busy`` (another connection holds a lock), ``corrupt`` (not a database) or ``other``."""
+    code = getattr(exc, "sqlite_errorcode", None)  # Python >= 3.11
+    if code is None:  # before: the message and the class tell
+        if "locked" in str(exc) or "busy" in str(exc):
+            return "busy"
+        return "other" if isinstance(exc, sqlite3.OperationalError) else "corrupt"
+    # SQLite's primary codes: BUSY 5, LOCKED 6, CORRUPT 11, NOTADB 26.
+    return {5: "busy", 6: "busy", 11: "corrupt", 26: "corrupt"}.get(code & 0xFF, "other")
 
 
 def open_cache(path: str | os.PathLike | None) -> AnalysisCache | None:

@@ -198,3 +198,24 @@ def test_a_corrupt_cache_is_replaced(tmp_path: Path):
         assert len(cache) == 0
         cache.put(fake(f, 1), "m", "p", os.stat(f))
         assert cache.get(f, "m", "p") is not None
+
+
+def test_a_busy_cache_is_waited_for_not_replaced(tmp_path: Path, monkeypatch):
+    db = tmp_path / "c.sqlite"
+    f = tmp_path / "a.mp3"
+    f.write_bytes(b"a")
+    with AnalysisCache(db) as cache:
+        cache.put(fake(f, 1), "m", "p", os.stat(f))
+    # Another process setting the database up can make the first statements fail with
+    # SQLITE_BUSY even with a busy timeout; that is no reason to start a new cache.
+    connect, busy = AnalysisCache._connect, [2]
+
+    def sometimes_busy(self):
+        if busy[0]:
+            busy[0] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return connect(self)
+
+    monkeypatch.setattr(AnalysisCache, "_connect", sometimes_busy)
+    with AnalysisCache(db) as cache:
+        assert busy == [0] and cache.get(f, "m", "p") is not None
