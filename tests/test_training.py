@@ -328,6 +328,19 @@ def test_tiny_end_to_end_run_writes_a_working_bundle(tiny_gtzan: Path, tmp_path:
     ):
         assert key in meta, key
     assert meta["vote"] in ("mean", "logmean") and meta["checks"]["max_abs_diff"] < 1e-4
+
+    # The study's trials again, with fresh seeds: the best mean becomes best_hp.json.
+    again = ["tune-reseed", "--trials", "0,1", "--seeds", "1,2", "--tune-folds", "1"]
+    result = CliRunner().invoke(main, [*again, "--tune-epochs", "1", *common])
+    assert result.exit_code == 0, result.output
+    reseeded = json.loads((run / "reseed.json").read_text())
+    assert set(reseeded["trials"]) == {"0", "1"}
+    assert all(len(r["seed_values"]) == 2 for r in reseeded["trials"].values())
+    best = reseeded["trials"][str(reseeded["best_trial"])]
+    assert best["mean"] == max(r["mean"] for r in reseeded["trials"].values())
+    assert json.loads((run / "best_hp.json").read_text()) == best["hp"]
+    refused = CliRunner().invoke(main, ["tune-reseed", "--trials", "7", *common])
+    assert refused.exit_code == 1 and "Error: no trials [7] in the study" in refused.output
     assert meta["metrics"]["random_chunk_split"]["label"] == "leaky, for comparison only"
     assert meta["metrics"]["tuning"]["complete"] + meta["metrics"]["tuning"]["pruned"] == 2
     assert (bundle / "report" / "confusion_test.png").is_file()

@@ -38,6 +38,37 @@ def tune_cmd(out, jobs, cache, trials, timeout, tune_folds, tune_epochs) -> None
     steps.tune(out, trials, timeout, tune_folds, tune_epochs, jobs=jobs, cache_dir=cache)
 
 
+def _numbers(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError as exc:
+        raise click.BadParameter(f"expected numbers separated by commas, got {text!r}") from exc
+
+
+@click.command("tune-reseed", short_help="Re-run the best trials with fresh seeds.")
+@opt.run_options
+@click.option("--trials", "trial_list", required=True, help="Trial numbers, e.g. 1,5,14,32.")
+@click.option("--seeds", default="1,2,3", show_default=True, help="Seeds, e.g. 1,2,3.")
+@click.option("--tune-folds", default=2, show_default=True, help="CV folds per run (as tune).")
+@click.option("--tune-epochs", default=20, show_default=True, help="Most epochs (as tune).")
+def reseed_cmd(out, jobs, cache, trial_list, seeds, tune_folds, tune_epochs) -> None:
+    """Score some trials' settings again with fresh seeds; the best mean becomes best_hp.json.
+
+    A trial's value is one seed's: on a small validation set the seed alone can move
+    it as much as the whole study's spread.
+    """
+    _log_command(out)
+    steps.reseed(
+        out,
+        _numbers(trial_list),
+        _numbers(seeds),
+        tune_folds,
+        tune_epochs,
+        jobs=jobs,
+        cache_dir=cache,
+    )
+
+
 @click.command("train", short_help="Train the final model on the training clips.")
 @opt.run_options
 @opt.hp_option
@@ -129,4 +160,4 @@ def ship_cmd(
     steps.export(out, bundle or opt.SHIPPED_BUNDLE, version, None)
 
 
-COMMANDS = [prepare_cmd, tune_cmd, train_cmd, evaluate_cmd, export_cmd, ship_cmd]
+COMMANDS = [prepare_cmd, tune_cmd, reseed_cmd, train_cmd, evaluate_cmd, export_cmd, ship_cmd]

@@ -145,6 +145,32 @@ def tune(
     return summary
 
 
+def reseed(
+    out: Path, trials: list[int], seeds: list[int], tune_folds: int, tune_epochs: int, **kw
+) -> dict:
+    from .tune import reseed as rerun
+
+    info, plan, windows = run_windows(out, **kw)
+    try:
+        summary = rerun(
+            windows,
+            plan.folds[:tune_folds],
+            study_dir=out / "tune",
+            trials=trials,
+            seeds=seeds,
+            epochs=tune_epochs,
+        )
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    write_json(summary, out / "reseed.json")
+    write_json(summary["best_hp"], out / "best_hp.json")
+    for number, row in summary["trials"].items():
+        values = ", ".join(f"{v:.3f}" for v in row["seed_values"])
+        say(f"trial {number}: study {row['study_value']}, seeds {values} → mean {row['mean']:.3f}")
+    say(f"best: trial {summary['best_trial']} (written to best_hp.json)")
+    return summary
+
+
 def train(out: Path, hp_file: Path | None, fit: dict[str, int], **kw) -> dict:
     import numpy as np
 

@@ -54,6 +54,21 @@ def track_macro_f1(probs: np.ndarray, windows: WindowSet, *, rule: str = "mean")
     return scores(windows.track_labels, pooled.argmax(1))["macro_f1"]
 
 
+def fit_and_score(
+    hp: dict[str, Any],
+    windows: WindowSet,
+    fit_ids: Sequence[str],
+    held: WindowSet,
+    *,
+    seed: int,
+    **fit: Any,
+) -> tuple[float, int]:
+    """Train on ``fit_ids`` as a trial does (early stopping on a carve of them) and return
+    the held-out track macro-F1 and the best epoch."""
+    fitted = fit_clips(hp, windows, fit_ids, seed=seed, progress=False, **fit)
+    return track_macro_f1(fitted.predict(held), held), fitted.result.best_epoch
+
+
 def make_objective(
     windows: WindowSet,
     folds: Sequence[tuple[list[str], list[str]]],
@@ -65,6 +80,8 @@ def make_objective(
 ):
     """The Optuna objective over ``folds`` (``[(train ids, held-out ids), ...]``)."""
     import optuna
+
+    fit = {"epochs": epochs, "patience": patience, "windows_per_epoch": windows_per_epoch}
 
     def objective(trial: optuna.Trial) -> float:
         hp = suggest(trial)
@@ -80,19 +97,11 @@ def make_objective(
                 if trial.should_prune():
                     raise optuna.TrialPruned(f"fold {f} epoch {epoch + 1}: macro-F1 {value:.3f}")
 
-            fitted = fit_clips(
-                hp,
-                windows,
-                fit_ids,
-                seed=seed + f,
-                epochs=epochs,
-                patience=patience,
-                windows_per_epoch=windows_per_epoch,
-                on_epoch=on_epoch,
-                progress=False,
+            score, best_epoch = fit_and_score(
+                hp, windows, fit_ids, held, seed=seed + f, on_epoch=on_epoch, **fit
             )
-            fold_scores.append(track_macro_f1(fitted.predict(held), held))
-            fold_epochs.append(fitted.result.best_epoch)
+            fold_scores.append(score)
+            fold_epochs.append(best_epoch)
             trial.set_user_attr("fold_macro_f1", fold_scores)
         trial.set_user_attr("best_epochs", fold_epochs)
         trial.set_user_attr("seconds", round(time.perf_counter() - start, 1))
@@ -164,6 +173,61 @@ def tune(
         )
     bar.close()
     return summarize(study, seconds=time.perf_counter() - start)
+
+
+def reseed(
+    windows: WindowSet,
+    folds: Sequence[tuple[list[str], list[str]]],
+    *,
+    study_dir: str | Path,
+    trials: Sequence[int],
+    seeds: Sequence[int],
+    epochs: int = 20,
+    patience: int = 6,
+    windows_per_epoch: int = 1024,
+) -> dict[str, Any]:
+    """Score the settings of some finished trials again, with fresh seeds, on ``folds``.
+
+    A trial's value is one seed's, and seed noise on small validation sets can be as
+    wide as the whole study's spread; the best trial is partly luck. This re-runs the
+    candidates exactly as a trial does (same folds, epochs, carve) and picks the best
+    mean over ``seeds``.
+    """
+    import optuna
+
+    fit = {"epochs": epochs, "patience": patience, "windows_per_epoch": windows_per_epoch}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(
+        study_name=STUDY_NAME, storage=f"sqlite:///{Path(study_dir) / 'study.db'}"
+    )
+    by_number = {t.number: t for t in study.trials}
+    unknown = sorted(set(trials) - set(by_number))
+    if unknown:
+        raise ValueError(f"no trials {unknown} in the study")
+    results: dict[str, Any] = {}
+    for number in trials:
+        hp = {**DEFAULT_HP, **by_number[number].params}
+        scores = []
+        for seed in seeds:
+            per_fold = []
+            for f, (fit_ids, held_ids) in enumerate(folds):
+                held = windows.subset(held_ids, augmented=False)
+                per_fold.append(fit_and_score(hp, windows, fit_ids, held, seed=seed + f, **fit)[0])
+            scores.append(float(np.mean(per_fold)))
+        results[str(number)] = {
+            "study_value": by_number[number].value,
+            "seed_values": scores,
+            "mean": float(np.mean(scores)),
+            "hp": hp,
+        }
+    best = max(results, key=lambda k: results[k]["mean"])
+    return {
+        "objective": "mean track-level macro-F1 (mean vote) over the tuning folds, per seed",
+        "seeds": list(seeds),
+        "trials": results,
+        "best_trial": int(best),
+        "best_hp": results[best]["hp"],
+    }
 
 
 def summarize(study: Any, *, seconds: float = 0.0) -> dict[str, Any]:
