@@ -22,7 +22,7 @@ def main() -> None:
 
     \b
     The hybrid model, one step at a time (each reads and writes files in --out):
-      prepare → tune → evaluate → train → export     or all of them: ship
+      prepare → tune [→ tune-reseed] → evaluate → train → export    or all: ship
     The musicnn model (pretrained MSD_musicnn front-end + a trained head):
       import-musicnn → musicnn-fidelity → musicnn-tune → musicnn-head
 

@@ -379,7 +379,7 @@ def test_python_dash_m_runs_the_cli() -> None:
 
 
 # Every command of genrefy-train, by model; a command lost or renamed in a refactor fails here.
-HYBRID_COMMANDS = {"prepare", "tune", "train", "evaluate", "export", "ship"}
+HYBRID_COMMANDS = {"prepare", "tune", "tune-reseed", "train", "evaluate", "export", "ship"}
 MUSICNN_COMMANDS = {
     "import-musicnn",
     "musicnn-export-frontend",
