@@ -18,7 +18,6 @@ only ever holds copies).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -69,6 +68,14 @@ CREATE INDEX IF NOT EXISTS analyses_used ON analyses (used);
 
 def default_cache_path() -> Path:
     return state_dir() / "cache.sqlite"
+
+
+def file_stat(path: str | os.PathLike) -> os.stat_result | None:
+    """``os.stat(path)``, or None when it fails (whoever reads the file reports why)."""
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 def model_key(bundle: Bundle) -> str:
@@ -133,9 +140,8 @@ class AnalysisCache:
 
     def get(self, path: str | os.PathLike, model: str, policy: str) -> Analysis | None:
         """The stored analysis of this file as it is now (no decision yet), or None."""
-        try:
-            st = os.stat(path)
-        except OSError:
+        st = file_stat(path)
+        if st is None:
             return None
         with self._lock:
             row = self._db.execute(
@@ -182,9 +188,8 @@ class AnalysisCache:
 
     def renew(self, path: str | os.PathLike, before: os.stat_result) -> None:
         """Re-key a file's rows after genrefy changed only its tags (audio verified identical)."""
-        try:
-            st = os.stat(path)
-        except OSError:
+        st = file_stat(path)
+        if st is None:
             return
         with self._lock:
             self._db.execute(
@@ -307,9 +312,8 @@ class CachedPool:
                 done.set_result(self._decided(stored))
                 return done
         self.misses += 1
-        try:
-            st = os.stat(path)
-        except OSError:
+        st = file_stat(path)
+        if st is None:
             return self._analysis_pool().submit(path)  # the analysis reports the problem
         future = self._analysis_pool().submit(path)
         future.add_done_callback(lambda f: self._store(f, st))
@@ -327,8 +331,9 @@ class CachedPool:
         analysis = recover(future, path)
         if self.cache is not None and not future.cancelled() and future.exception() is not None:
             # Heard again elsewhere after its worker died: the done-callback had nothing to keep.
-            with contextlib.suppress(OSError):
-                self._put(analysis, os.stat(path))
+            st = file_stat(path)
+            if st is not None:
+                self._put(analysis, st)
         return analysis
 
     def renew(self, path: str | os.PathLike, before: os.stat_result) -> None:

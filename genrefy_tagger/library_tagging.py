@@ -375,18 +375,13 @@ class LibraryTagger:
         beets changes only the tags, so the analysis stays true: re-keying it to the
         file's new size and time saves a second listen by ``genrefy-tag`` or the next run.
         """
+        from .cache import file_stat
+
         path = os.fsdecode(item.path) if item.path else None
-        before = _stat(path) if run.write and run.cache and path else None
+        before = file_stat(path) if run.write and run.cache and path else None
         item.try_sync(write=run.write, move=False)
         if before is not None:
             try:
                 self.pool(run).renew(path, before)
             except Exception as exc:  # noqa: BLE001 - the tags are written; only the cache lags
                 self._log.warning("analysis cache: could not update {}: {}", path, exc)
-
-
-def _stat(path: str) -> os.stat_result | None:
-    try:
-        return os.stat(path)
-    except OSError:
-        return None

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .cache import CachedPool, open_cache
+from .cache import CachedPool, file_stat, open_cache
 from .config import display_name
 from .engine import Analysis
 from .isolation import ErrorLog, describe, interrupts_deferred, one_line
@@ -126,7 +126,7 @@ def _start(
     if isinstance(entry, Row):
         return replace(entry, identity=identity)
     try:
-        before = _stat(found.path)
+        before = file_stat(found.path)
         return _Pending(found.path, entry, pool.submit(found.path), identity, before)
     except Exception as exc:  # noqa: BLE001
         reason = errors.unexpected(found.path, "starting the analysis", exc)
@@ -174,13 +174,6 @@ def _ray_pool(options: Options) -> Callable[[], object]:
             raise ClusterError(f"Ray cluster {address!r}: {describe(exc)}") from exc
 
     return build
-
-
-def _stat(path: Path) -> os.stat_result | None:
-    try:
-        return os.stat(path)
-    except OSError:
-        return None
 
 
 def _settle(
