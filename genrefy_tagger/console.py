@@ -285,7 +285,7 @@ def undo(journal_path: Path, *, dry_run: bool) -> int:
     from collections import Counter
 
     from .cache import open_cache
-    from .fsnames import shown
+    from .fsnames import shown, shown_name
     from .journal import undo as restore
 
     counts: Counter[str] = Counter()
@@ -295,7 +295,7 @@ def undo(journal_path: Path, *, dry_run: bool) -> int:
         for result in restore(journal_path, dry_run=dry_run, cache=cache):
             counts[result.action] += 1
             reason = f"  ({result.reason})" if result.reason else ""
-            click.echo(shown(f"{result.action:<10} {result.path}{reason}"))
+            click.echo(shown(f"{result.action:<10} {shown_name(result.path)}{reason}"))
     except KeyboardInterrupt:  # the file being restored was finished first
         counts["interrupted"] = 1
     finally:

@@ -33,7 +33,11 @@ a path leaves the process picks one of two forms, and only these:
 **Only shown, so readable and never raising** — the console, the error log, the
 review page's visible text: :func:`shown`. Each byte that is not UTF-8 is written
 ``\\xe9``, as Python's ``repr`` and ``ls -b`` do, rather than U+FFFD, so that two
-names differing only in such bytes stay apart and the user can find the file.
+names differing only in such bytes stay apart and the user can find the file. A name
+placed in a one-line message goes through :func:`shown_name`, which also writes
+control characters as escapes (``\\n``, ``\\x1b``): a name holding a newline
+would otherwise split its line in two, and one holding an escape sequence could
+recolour or rewrite the user's terminal.
 """
 
 from __future__ import annotations
@@ -58,6 +62,25 @@ def shown(text: str | bytes | os.PathLike) -> str:
         except UnicodeEncodeError:  # a lone surrogate that no byte stands for
             return data.encode("utf-8", "backslashreplace").decode("utf-8")
     return data.decode("utf-8", "backslashreplace")
+
+
+def shown_name(name: str | bytes | os.PathLike) -> str:
+    """A file name as :func:`shown` writes it, with control characters escaped too.
+
+    C0 and C1 controls and DEL become ``\\n``, ``\\r``, ``\\t`` or ``\\xNN``, as
+    ``ls -b`` writes them. Lossy (a backslash of the name itself is not doubled): for
+    showing only, never for reading back.
+    """
+    text = shown(name)
+    if text.isprintable():
+        return text
+    return "".join(_CONTROL_ESCAPES.get(c, c) for c in text)
+
+
+_CONTROL_ESCAPES = {
+    chr(c): {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}.get(c, f"\\x{c:02x}")
+    for c in (*range(0x20), *range(0x7F, 0xA0))
+}
 
 
 def json_text(data: Any, **options: Any) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from .fsnames import LOSSLESS, json_text, shown
+from .fsnames import LOSSLESS, json_text, shown, shown_name
 from .isolation import describe
 
 #: Every row falls in exactly one of these; the summary counts them.
@@ -93,7 +93,7 @@ def format_row(row: Row, *, dry_run: bool, base: Path | None = None) -> str:
     conf = f"{row.confidence:4.0%}" if row.confidence is not None else "   -"
     current = "; ".join(row.current) or "(none)"
     change = f"{current} → {'; '.join(row.proposed)}" if row.proposed else current
-    where = _relative(row.path, base)
+    where = shown_name(_relative(row.path, base))
     line = f"{label:<10} {conf}  {change:<32} {where}"
     return shown(f"{line}  ({row.reason})" if row.reason else line)
 

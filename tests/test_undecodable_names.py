@@ -242,3 +242,28 @@ def test_a_refused_plan_names_such_a_file_readably(folder: Path, tmp_path: Path)
     refused = tag("--apply", str(plan), str(folder))
     assert refused.exit_code == 2, refused.output
     assert f"{tmp_path}/elsewhere/caf\\xe9.mp3 is outside the plan's folder" in refused.output
+
+
+def test_names_with_control_characters_keep_one_line_each(tmp_path: Path):
+    """A newline or a terminal escape in a name is shown escaped; the file is still tagged."""
+    root = tmp_path / "C"
+    root.mkdir()
+    names = {"two\nlines.mp3": "two\\nlines.mp3", "\x1b[31mred.flac": "\\x1b[31mred.flac"}
+    for seed, name in enumerate(names, start=1):
+        os.rename(make_audio(tmp_path / f"made{Path(name).suffix}", seconds=6.5, seed=seed),
+                  root / name)  # fmt: skip
+
+    written = tag("--min-confidence", "0", str(root))
+    assert written.exit_code == 0, written.output
+    assert "\x1b" not in written.output
+    for escaped in names.values():
+        assert re.search(rf"^tagged .* {re.escape(escaped)}$", written.output, re.M), written.output
+    for name in names:
+        assert len(read_tags(root / name).genres) == 1
+    undone = tag("--undo", journal_of(written.output))
+    assert undone.exit_code == 0 and "2 restored" in undone.output, undone.output
+    for escaped in names.values():
+        assert re.search(rf"^restored .*/C/{re.escape(escaped)}  \(back to no genre\)$",
+                         undone.output, re.M), undone.output  # fmt: skip
+    for name in names:
+        assert read_tags(root / name).genres == ()
