@@ -45,7 +45,10 @@ def probe(path: str | os.PathLike) -> AudioInfo:
         import soundfile as sf
 
         # Bytes: its binding encodes a str strictly, so a name that is not UTF-8 would fail.
-        info = sf.info(os.fsencode(path))
+        # Quiet: libmpg123 prints "error: Giving up searching valid MPEG header" for an
+        # .mp3 that is really MP4, which FFmpeg then reads as any other.
+        with quiet_decoder():
+            info = sf.info(os.fsencode(path))
         if info.frames > 0 and info.samplerate > 0:
             return AudioInfo(
                 info.frames / info.samplerate, info.samplerate, info.channels, "soundfile"

@@ -110,6 +110,7 @@ MAKERS = {
     ),
     "flac-named.mp3": lambda p: _rename(make_audio(p.with_suffix(".flac"), seconds=1.5), p),
     "mp3-named.m4a": lambda p: _rename(mp3(p.with_suffix(".mp3")), p),
+    "itunes-named.mp3": lambda p: _rename(itunes_m4a(p.with_suffix(".m4a")), p),
     **{
         f"ffmpeg.{ext}": (
             lambda c, k, o: lambda p: ffmpeg_encode(p, container=c, codec=k, options=o)
@@ -178,6 +179,19 @@ def test_formats_without_tags_are_decoded_and_say_why(tmp_path, name):
         with pytest.raises(CannotHoldTags, match=r"^format cannot hold tags \(.+\)$"):
             call()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_an_mp4_named_mp3_is_read_without_decoder_noise(tmp_path, capfd):
+    # libmpg123 prints "error: Giving up searching valid MPEG header" straight to fd 2
+    # when libsndfile probes such a file; the user must not see a decoder's complaint
+    # about a file that FFmpeg then reads fine.
+    path = MAKERS["itunes-named.mp3"](tmp_path / "a.mp3")
+    capfd.readouterr()
+    info = audio.probe(path)
+    y = audio.load(path, sample_rate=16000, info=info)
+    out, err = capfd.readouterr()
+    assert info.decoder == "pyav" and abs(len(y) / 16000 - 2.0) < 0.1
+    assert (out, err) == ("", "")
 
 
 def test_opus_that_libsndfile_calls_malformed_is_decoded_by_ffmpeg(tmp_path):
