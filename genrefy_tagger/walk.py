@@ -28,7 +28,8 @@ def walk(
     folders (leading ``.``) and files with other extensions are skipped; symlinked
     folders are followed once (a loop is never entered twice). A file named
     explicitly is always yielded — with a ``problem`` when it is missing or not a
-    supported type — so the user hears about it.
+    supported type — so the user hears about it; so is an entry with a music
+    extension that is a broken link, a pipe or a device.
     """
     exts = {e.lower() for e in extensions}
     seen_dirs: set[tuple[int, int]] = set()
@@ -70,10 +71,24 @@ def _walk_dir(
             is_file = not is_dir and entry.is_file()
         except OSError:
             continue
-        if is_dir and recursive:
-            yield from _walk_dir(Path(entry.path), exts, recursive, seen)
-        elif is_file and _suffix(Path(entry.name)) in exts:
+        if is_dir:
+            if recursive:
+                yield from _walk_dir(Path(entry.path), exts, recursive, seen)
+        elif _suffix(Path(entry.name)) not in exts:
+            continue
+        elif is_file:
             yield Found(Path(entry.path))
+        else:  # a music file's name on something that holds no music: say so
+            yield Found(Path(entry.path), _not_a_file(Path(entry.path)))
+
+
+def _not_a_file(path: Path) -> str:
+    if path.is_symlink() and not path.exists():
+        try:
+            return f"broken link (its target {os.readlink(path)} does not exist)"
+        except OSError:
+            return "broken link"
+    return "not a regular file (a pipe, socket or device)"
 
 
 def _suffix(path: Path) -> str:

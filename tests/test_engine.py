@@ -140,3 +140,21 @@ def test_walk_order_hidden_symlink_loops(tmp_path: Path):
     assert top == ["c.ogg"]
     named = list(walk([root / "a/cover.jpg", root / "nope.mp3"], extensions=exts))
     assert "not a supported" in named[0].problem and "not found" in named[1].problem
+
+
+def test_walk_names_broken_links_and_pipes_with_music_names(tmp_path: Path):
+    root = tmp_path / "lib"
+    root.mkdir()
+    (root / "ok.mp3").write_bytes(b"x")
+    (root / "moved.flac").symlink_to(tmp_path / "external-drive" / "moved.flac")
+    (root / "linked.mp3").symlink_to(root / "ok.mp3")
+    (root / "notes.txt").symlink_to(tmp_path / "gone.txt")  # not music: not our business
+    (root / "album.mp3").mkdir()  # a folder with a music name is walked, not reported
+    (root / "album.mp3" / "t.ogg").write_bytes(b"x")
+    os.mkfifo(root / "pipe.mp3")
+    found = {f.path.name: f.problem for f in walk([root], extensions={".mp3", ".flac", ".ogg"})}
+    assert list(found) == ["t.ogg", "linked.mp3", "moved.flac", "ok.mp3", "pipe.mp3"]
+    assert found["t.ogg"] is None and found["linked.mp3"] is None and found["ok.mp3"] is None
+    assert found["moved.flac"].startswith("broken link (its target ")
+    assert "external-drive" in found["moved.flac"]
+    assert found["pipe.mp3"] == "not a regular file (a pipe, socket or device)"
