@@ -102,6 +102,24 @@ def test_batch_masking_and_mixup_keep_shapes_and_label_mass() -> None:
     np.testing.assert_array_equal(untouched[0], x)
 
 
+@pytest.mark.parametrize("center", [0, 1])
+def test_a_centred_network_ignores_a_recordings_static_colouring(center: int) -> None:
+    """``center``: a constant per feature over a window (an EQ or mastering difference is
+    one in log-mel and MFCC) changes nothing; without it, it changes the output."""
+    from model_training.hybrid.network import build_model
+
+    model = build_model({"center": center, "filters": 4, "lstm_units": 4, "stats_units": 8},
+                        n_frames=130, n_features=102, n_classes=10)  # fmt: skip
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4, 130, 102)).astype(np.float32)
+    tilt = rng.normal(scale=0.5, size=(4, 1, 102)).astype(np.float32)
+    plain, coloured = (np.asarray(model(v, training=False)) for v in (x, x + tilt))
+    if center:
+        np.testing.assert_allclose(coloured, plain, atol=2e-5)
+    else:
+        assert np.abs(coloured - plain).max() > 1e-3
+
+
 # --- discovery ----------------------------------------------------------------------------------
 
 

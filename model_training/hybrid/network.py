@@ -28,6 +28,7 @@ DEFAULT_HP: dict[str, Any] = {
     "stats_units": 64,  # 0: no summary-statistics path
     "mask": 0,  # training batches: SpecAugment-style masks of up to this many frames (0: off)
     "mixup": 0.0,  # training batches: mixup Beta parameter (0: off)
+    "center": 0,  # 1: each window minus its own time-mean, in both paths (see build_model)
 }
 
 #: Pooling after each conv block as (time, feature). Mostly along the feature axis:
@@ -53,7 +54,13 @@ def build_model(hp: dict[str, Any], *, n_frames: int, n_features: int, n_classes
     reg = keras.regularizers.l2(hp["l2"]) if hp["l2"] > 0 else None
 
     inputs = keras.Input((n_frames, n_features), name="features")
-    x = layers.Reshape((n_frames, n_features, 1))(inputs)
+    source = inputs
+    if hp.get("center"):
+        # Each window minus its own mean over time: a recording's static colouring (EQ,
+        # microphone, mastering: what an album shares) is gone; its movement stays.
+        mean_t = layers.RepeatVector(n_frames)(layers.GlobalAveragePooling1D()(inputs))
+        source = layers.Subtract()([inputs, mean_t])
+    x = layers.Reshape((n_frames, n_features, 1))(source)
     for i, pool in enumerate(POOLS):
         x = layers.Conv2D(
             hp["filters"] * 2**i, 3, padding="same", use_bias=False, kernel_regularizer=reg
@@ -80,9 +87,11 @@ def build_model(hp: dict[str, Any], *, n_frames: int, n_features: int, n_classes
     if hp["stats_units"]:
         # A summary-statistics path, the classic recipe on small data: mean and mean square
         # over time of every input feature (built from stock layers; no Lambda needed).
-        mean = layers.GlobalAveragePooling1D()(inputs)
-        square = layers.GlobalAveragePooling1D()(layers.Multiply()([inputs, inputs]))
-        stats = layers.Concatenate()([mean, square])
+        square = layers.GlobalAveragePooling1D()(layers.Multiply()([source, source]))
+        if hp.get("center"):
+            stats = square  # the variance over time; the mean is what centering removed
+        else:
+            stats = layers.Concatenate()([layers.GlobalAveragePooling1D()(inputs), square])
         stats = layers.Dense(hp["stats_units"], activation="relu", kernel_regularizer=reg)(stats)
         pooled = layers.Concatenate()([pooled, stats])
 
