@@ -1,11 +1,12 @@
 """Score hybrid settings on artists the model never heard (an experiment, not a test).
 
 Trains on the run folder's fold 0 training side and scores its held-out side, exactly as a
-tuning trial does (≤ ``--epochs`` epochs of 1,024 windows, early stopping on 15 % carved
-from the training clips), once per seed. With the artist-disjoint plan of
-``prepare --split fault-filtered+unlisted`` that is: train on the 261 shared clips in
-ff-train or in no list, score the 106 ff-valid clips, whose artists are all new.
-ff-test is never read. 1.4.0's ``center`` was chosen this way::
+tuning trial does (``model_training.hybrid.tune``'s ``TRIAL_*`` settings, early stopping on
+15 % carved from the training clips; ``--epochs`` may allow longer), once per seed. With
+the artist-disjoint plan of ``prepare --split fault-filtered+unlisted`` that is: train on
+the 261 shared clips in ff-train or in no list, score the 106 ff-valid clips, whose
+artists are all new.
+ff-test is never read. The centring experiment (docs/training.md) ran this way::
 
     genrefy-train prepare --data ../shared/gtzan --out runs/tune-av --split fault-filtered+unlisted
     python bench/hybrid_artist_disjoint.py --out runs/tune-av --hp runs/tune-av/best_hp.json \\
@@ -27,26 +28,32 @@ def main() -> None:
     from model_training.evaluate import pool_tracks
     from model_training.hybrid.steps import hyperparameters, run_windows
     from model_training.hybrid.train import fit_clips
-    from model_training.hybrid.tune import track_macro_f1
+    from model_training.hybrid.tune import (
+        TRIAL_EPOCHS,
+        TRIAL_PATIENCE,
+        TRIAL_WINDOWS,
+        track_macro_f1,
+    )
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True, help="run folder with plan.json")
     ap.add_argument("--hp", type=Path, required=True, help="hyperparameters (JSON)")
     ap.add_argument("--set", default="{}", help="JSON of hyperparameters to change")
     ap.add_argument("--seeds", default="1,2,3")
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=TRIAL_EPOCHS)
     ap.add_argument("--cache", type=Path, default=None, help="feature cache folder")
     args = ap.parse_args()
 
-    hp = {**hyperparameters(args.out, args.hp), **json.loads(args.set)}
+    hp = hyperparameters(args.out, args.hp, json.loads(args.set))  # refuses unknown names
     kw = {"cache_dir": args.cache} if args.cache else {}
     _, plan, windows = run_windows(args.out, progress=False, **kw)
     fit_ids, held_ids = plan.folds[0]
     held = windows.subset(held_ids, augmented=False)
     rows = []
     for seed in (int(s) for s in args.seeds.split(",")):
-        fitted = fit_clips(hp, windows, fit_ids, seed=seed, epochs=args.epochs, patience=6,
-                           windows_per_epoch=1024, progress=False)  # fmt: skip
+        fitted = fit_clips(hp, windows, fit_ids, seed=seed, epochs=args.epochs,
+                           patience=TRIAL_PATIENCE, windows_per_epoch=TRIAL_WINDOWS,
+                           progress=False)  # fmt: skip
         p = fitted.predict(held)
         pooled = pool_tracks(p, held.track, len(held.track_ids), rule="mean")
         rows.append({

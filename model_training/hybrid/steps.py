@@ -106,7 +106,9 @@ def run_windows(out: Path, *, with_test: bool = False, **kw):
     return info, plan, windows
 
 
-def hyperparameters(out: Path, hp_file: Path | None) -> dict[str, Any]:
+def hyperparameters(
+    out: Path, hp_file: Path | None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     from .network import DEFAULT_HP
 
     if hp_file is not None:
@@ -116,6 +118,7 @@ def hyperparameters(out: Path, hp_file: Path | None) -> dict[str, Any]:
     else:
         best = out / "best_hp.json"
         chosen = read(best) if best.is_file() else {}
+    chosen = {**chosen, **(overrides or {})}
     unknown = sorted(set(chosen) - set(DEFAULT_HP))
     if unknown:
         raise click.ClickException(f"unknown hyperparameters: {unknown}")

@@ -26,6 +26,9 @@ from .train import fit_clips
 from .windows import WindowSet
 
 STUDY_NAME = "gtzan-hybrid"
+#: How long a trial trains (short, so that a study tries many settings): at most this many
+#: epochs of ``TRIAL_WINDOWS`` windows, stopping after ``TRIAL_PATIENCE`` without progress.
+TRIAL_EPOCHS, TRIAL_PATIENCE, TRIAL_WINDOWS = 20, 6, 1024
 #: What the shipped hybrid (1.2.0) changes from the defaults; chosen on track-split CV for 1.1.0.
 SHIPPED_HP: dict[str, Any] = {"mask": 16, "mixup": 0.4}
 
@@ -117,9 +120,9 @@ def tune(
     study_dir: str | Path,
     trials: int = 30,
     timeout: float | None = None,
-    epochs: int = 20,
-    patience: int = 6,
-    windows_per_epoch: int = 1024,
+    epochs: int = TRIAL_EPOCHS,
+    patience: int = TRIAL_PATIENCE,
+    windows_per_epoch: int = TRIAL_WINDOWS,
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -182,9 +185,9 @@ def reseed(
     study_dir: str | Path,
     trials: Sequence[int],
     seeds: Sequence[int],
-    epochs: int = 20,
-    patience: int = 6,
-    windows_per_epoch: int = 1024,
+    epochs: int = TRIAL_EPOCHS,
+    patience: int = TRIAL_PATIENCE,
+    windows_per_epoch: int = TRIAL_WINDOWS,
 ) -> dict[str, Any]:
     """Score the settings of some finished trials again, with fresh seeds, on ``folds``.
 
