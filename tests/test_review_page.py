@@ -90,6 +90,23 @@ def embedded(driver) -> dict:
     return json.loads(driver.find_element("id", "plan").get_attribute("textContent"))
 
 
+def downloaded(target: Path, *, timeout: float = 10.0) -> str:
+    """The text of a finished download: Chrome may show the final name while the
+    file is still empty, so wait until it holds a whole JSON document."""
+    deadline = time.time() + timeout
+    text = ""
+    while time.time() < deadline:
+        if target.exists():
+            text = target.read_text()
+            try:
+                json.loads(text)
+                return text
+            except json.JSONDecodeError:
+                pass
+        time.sleep(0.1)
+    pytest.fail(f"no complete download at {target} after {timeout} s (last read {len(text)} chars)")
+
+
 def test_page_shows_every_row_summary_and_chart(browser, page):
     library, html = page
     browser.get(html.as_uri())
@@ -186,10 +203,7 @@ def test_edits_download_a_plan_that_applies_and_undoes(browser, page):
     assert browser.find_element("id", "changes").text == "5 to write, 2 edited"
     browser.find_element("id", "download").click()
     target = browser.downloads / "genrefy-plan.json"
-    deadline = time.time() + 10
-    while not target.exists() and time.time() < deadline:
-        time.sleep(0.1)
-    plan = json.loads(target.read_text())
+    plan = json.loads(downloaded(target))
 
     original = {r["path"]: r for r in embedded(browser)["rows"]}
     got = {r["path"]: r for r in plan["rows"]}
