@@ -7,13 +7,14 @@ on both sides of a split (:func:`assert_disjoint` checks it).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .dataset import FF_SPLITS, Clip, DatasetError, Discovery
+from .repetitions import Repetition
 
 #: ``fault-filtered+unlisted``: the lists' split, with the clips in no list trained on too
 #: (on the shared folder, ff-train + unlisted holds 261 clips; ff-valid's artists stay unheard).
@@ -124,6 +125,9 @@ class Plan:
     test: list[str]
     folds: list[tuple[list[str], list[str]]]
     seed: int = 0
+    #: Clips in no role, and why: a repeat of another clip's recording, or an unlisted
+    #: clip whose artist may be scored (:func:`left_out`).
+    left_out: dict[str, str] = field(default_factory=dict)
 
     def development(self) -> list[str]:
         """Every clip that may be looked at while building the model (not ``test``)."""
@@ -132,6 +136,9 @@ class Plan:
     def check(self) -> None:
         """Raise if a track would sit on both sides of any split."""
         assert_disjoint(clips_of(self.train), clips_of(self.valid), clips_of(self.test))
+        used = set(self.train) | set(self.valid) | set(self.test)
+        if used & set(self.left_out):
+            raise AssertionError(f"left-out clips in a role: {sorted(used & set(self.left_out))}")
         for fit, held in self.folds:
             assert_disjoint(clips_of(fit), clips_of(held), clips_of(self.test))
 
@@ -143,12 +150,16 @@ class Plan:
             "valid": self.valid,
             "test": self.test,
             "folds": [{"train": a, "valid": b} for a, b in self.folds],
+            "left_out": self.left_out,
         }
 
     @classmethod
     def from_dict(cls, data: dict) -> Plan:
         folds = [(f["train"], f["valid"]) for f in data["folds"]]
-        return cls(data["split"], data["train"], data["valid"], data["test"], folds, data["seed"])
+        return cls(
+            data["split"], data["train"], data["valid"], data["test"], folds, data["seed"],
+            data.get("left_out", {}),
+        )  # fmt: skip
 
 
 def clips_of(track_ids: Iterable[str]) -> list[Clip]:
@@ -168,9 +179,12 @@ def make_plan(
     k: int = 5,
     valid_fraction: float = 0.15,
     seed: int = 0,
+    left_out: Mapping[str, str] | None = None,
 ) -> Plan:
     """Assign every clip a role; see :class:`Plan`. ``split``: ``kfold``, ``fault-filtered``
-    or ``fault-filtered+unlisted``."""
+    or ``fault-filtered+unlisted``. Clips in ``left_out`` (id → why) get no role."""
+    left_out = dict(left_out or {})
+    clips = [c for c in clips if c.track_id not in left_out]
     if split.startswith("fault-filtered"):
         parts = fault_filtered(clips)
         if split == "fault-filtered+unlisted":
@@ -184,13 +198,43 @@ def make_plan(
             names(parts["test"]),
             [(names(parts["train"]), names(parts["valid"]))],
             seed,
+            left_out,
         )
     elif split == "kfold":
         dev, test = holdout(clips, seed=seed)
         fit, valid = stratified_carve(dev, fraction=valid_fraction, seed=seed)
         folds = [(names(a), names(b)) for a, b in kfold(dev, k=k, seed=seed)]
-        plan = Plan(split, names(fit), names(valid), names(test), folds, seed)
+        plan = Plan(split, names(fit), names(valid), names(test), folds, seed, left_out)
     else:
         raise ValueError(f"unknown split {split!r}")
     plan.check()
     return plan
+
+
+def left_out(
+    clips: Sequence[Clip],
+    split: str,
+    repetitions: Iterable[Repetition],
+    artists: Mapping[str, str],
+) -> dict[str, str]:
+    """The clips a run must not use, and why (see :class:`Plan`).
+
+    A recording is heard once: of clips that repeat it, the one in the most valuable
+    role stays (:func:`repetitions.redundant`). Where the run trains on clips in no
+    list (``kfold`` or ``fault-filtered+unlisted`` with lists known), those whose artist
+    may be scored are left out too (:func:`artists.unsafe_unlisted`).
+    """
+    from .artists import unsafe_unlisted
+    from .repetitions import redundant
+
+    roles = {c.track_id: c.ff_split for c in clips}
+    why = {
+        t: f"repeats the recording of {kept} ({roles[kept] or 'no list'})"
+        for t, kept in redundant(repetitions, roles).items()
+    }
+    if split in ("kfold", "fault-filtered+unlisted"):
+        for t, reason in unsafe_unlisted(clips, artists).items():
+            why.setdefault(t, reason)
+    elif split == "fault-filtered":
+        why = {t: r for t, r in why.items() if roles[t] != "none"}  # unused anyway
+    return why

@@ -3,7 +3,7 @@
 Every step reads and writes plain files in one run folder (``runs/gtzan-hybrid``
 unless ``--out``), so steps can be rerun one at a time::
 
-    plan.json        which clips play which role (and what was skipped)
+    plan.json        which clips play which role (and what was skipped or left out)
     tune/study.db    the Optuna study (resumable); tune.json, best_hp.json
     final/           model.keras, scaler.npz, history.json  (the final model)
     cv.json          cross-validation, vote rule, threshold; leaky.json; test.json
@@ -19,14 +19,18 @@ import json
 import shlex
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import click
 
 from .. import dataset
+from ..artists import read_artists
 from ..evaluate import LEAKY_LABEL, per_genre_table, plot_confusion, plot_curves, write_json
-from ..plan import Plan, choose_split, make_plan
+from ..plan import Plan, choose_split, left_out, make_plan
+from ..repetitions import repetitions_of
+from .cache import DEFAULT_CACHE
 
 
 def say(text: str) -> None:
@@ -59,8 +63,12 @@ def prepare(
 
     disc = dataset.discover(data, splits_dir=splits)
     mode = choose_split(disc, split)
-    plan = make_plan(disc.clips, mode, k=folds, seed=seed)
     say(disc.summary())
+    repeats = repetitions_of(disc.clips, cache_dir=kw.get("cache_dir", DEFAULT_CACHE))
+    unused = left_out(disc.clips, mode, repeats, read_artists())
+    plan = make_plan(disc.clips, mode, k=folds, seed=seed, left_out=unused)
+    for tid, why in sorted(unused.items()):
+        say(f"left out {tid}: {why}")
     if disc.missing_listed:
         say(f"{len(disc.missing_listed)} clips of the fault-filtered lists are not here")
     start = time.perf_counter()
@@ -78,6 +86,7 @@ def prepare(
         "layout": disc.layout,
         "fault_filtered_lists": disc.ff_source,
         "clips": len(disc.clips),
+        "repetitions": [asdict(r) for r in repeats],
         "per_genre": disc.counts(),
         "per_role": by_role,
         "skipped": [{"clip": c, "reason": r} for c, r in disc.skipped]

@@ -97,6 +97,19 @@ def train_members(
     }
 
 
+def unusable_clips(gtzan: Path, cache: Path) -> dict[str, str]:
+    """Shared clips the head must not train on, and why: repeats of another clip's
+    recording, and unlisted clips whose artist may be scored (:func:`plan.left_out`)."""
+    from ..artists import read_artists
+    from ..dataset import discover
+    from ..plan import left_out
+    from ..repetitions import repetitions_of
+
+    clips = discover(gtzan, check_audio=False).clips
+    repeats = repetitions_of(clips, cache_dir=cache, progress=False)
+    return left_out(clips, "fault-filtered+unlisted", repeats, read_artists())
+
+
 def genre_counts(labels: np.ndarray) -> dict[str, int]:
     return {g: int((labels == i).sum()) for i, g in enumerate(GTZAN_GENRES) if (labels == i).any()}
 
@@ -122,10 +135,13 @@ def retrain_bundle(
     meta = json.loads((bundle / "bundle.json").read_text())
     params = HeadParams(**meta["head"]["params"])
     published = load_published(gtzan / "musicnn_taggrams" / "ff_train_taggrams.npz")
+    unused = unusable_clips(gtzan, cache)
+    for tid, why in sorted(unused.items()):
+        log(f"left out {tid}: {why}")
     port = []
     for v in variants:
         data, split = load_variant(cache / f"{v}.npz")
-        port.append(data.subset(split != "valid"))
+        port.append(data.subset((split != "valid") & ~np.isin(data.tracks, list(unused))))
     windows, split = load_variant(cache / "windows.npz")
     valid = windows.subset(split == "valid")
     train = concat(published, *port)
@@ -170,8 +186,10 @@ def retrain_bundle(
     meta["training_data"]["head"] = (
         f"published MSD_musicnn taggrams of ff-train ({len(published.tracks)} tracks) + the "
         f"port's taggrams of the {len(port[0].tracks) if port else 0} shared clips in ff-train or "
-        f"no split, level-normalised, with production-style copies ({', '.join(variants)})"
+        f"no split, level-normalised, with production-style copies ({', '.join(variants)}); "
+        f"{len(unused)} clips left out (repeated recordings, unlisted clips of scored artists)"
     )
+    meta["training_data"]["left_out"] = unused
     meta["training_data"]["validation"] = (
         f"{len(valid.tracks)} shared ff-valid clips through the tagger's window plan: epochs, "
         "temperature and threshold"
