@@ -4,8 +4,9 @@ Trains on the run folder's fold 0 training side and scores its held-out side, ex
 tuning trial does (``model_training.hybrid.tune``'s ``TRIAL_*`` settings, early stopping on
 15 % carved from the training clips; ``--epochs`` may allow longer), once per seed. With
 the artist-disjoint plan of ``prepare --split fault-filtered+unlisted`` that is: train on
-the 261 shared clips in ff-train or in no list, score the 106 ff-valid clips, whose
-artists are all new.
+the 235 shared clips in ff-train or in no list that may be trained on (261 before repeated
+recordings and unlisted clips of scored artists were left out), score the 106 ff-valid
+clips, whose artists are all new.
 ff-test is never read. The centring experiment (docs/training.md) ran this way::
 
     genrefy-train prepare --data ../shared/gtzan --out runs/tune-av --split fault-filtered+unlisted

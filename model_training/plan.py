@@ -237,4 +237,4 @@ def left_out(
             why.setdefault(t, reason)
     elif split == "fault-filtered":
         why = {t: r for t, r in why.items() if roles[t] != "none"}  # unused anyway
-    return why
+    return dict(sorted(why.items()))

@@ -39,6 +39,8 @@ SR = 11025
 #: Coarse prints: 24 bands, hop 512 (46 ms). Fine prints: 96 bands, hop 128 (11.6 ms).
 COARSE = {"n_mels": 24, "hop": 512}
 FINE = {"n_mels": 96, "hop": 128}
+#: At most this much of each clip is compared (memory grows with the longest clip).
+MAX_SECONDS = 60.0
 #: Which copy of a recording stays: the one in the most valuable role.
 ROLE_RANK = {"test": 0, "valid": 1, "train": 2, "none": 3, None: 4}
 
@@ -202,7 +204,8 @@ def repetitions_of(
 
     def read(track_id: str) -> np.ndarray | None:
         try:
-            return load(paths[track_id], sample_rate=SR)
+            # Clips are 30 s; a longer file in a user's folder is compared on its start.
+            return load(paths[track_id], sample_rate=SR, duration=MAX_SECONDS)
         except AudioError:
             return None
 

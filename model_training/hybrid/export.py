@@ -212,6 +212,8 @@ def bundle_meta(run: str | os.PathLike, *, version: str, name: str = "gtzan-hybr
             ),
             "augmented_copies_per_training_clip": plan["augmented_copies"],
             "skipped": plan["skipped"],
+            # Repeated recordings and unlisted clips of scored artists (plan.left_out).
+            "left_out": p.get("left_out", {}),
         },
         "package_version": genrefy_tagger.__version__,
         "commands": _load(run / "commands.json") or [],
