@@ -259,7 +259,10 @@ def analyse_paths(
     """Analyse files in input order, ``jobs`` at a time, streaming.
 
     At most ``2 * jobs`` files are in flight, so memory stays flat however
-    long ``paths`` is.
+    long ``paths`` is. With ``jobs > 1`` the workers start with ``forkserver``,
+    which imports the calling script again: call this from under
+    ``if __name__ == "__main__":`` (otherwise every file comes back as "the
+    analysis process died").
     """
     with AnalysisPool(bundle_path, policy=policy, min_confidence=min_confidence, jobs=jobs) as pool:
         pending: deque[tuple[Future[Analysis], str | os.PathLike]] = deque()
