@@ -45,11 +45,11 @@ def unsafe_unlisted(clips: Iterable[Clip], artists: Mapping[str, str]) -> dict[s
     the valid or test list.
     """
     clips = list(clips)
-    scored: dict[str, str] = {}
+    scored: dict[str, Clip] = {}  # artist name → the first evaluation clip by them
     for c in clips:
         if c.ff_split in ("valid", "test") and c.track_id in artists:
             for name in names(artists[c.track_id]):
-                scored.setdefault(name, c.track_id)
+                scored.setdefault(name, c)
     unsafe = {}
     for c in clips:
         if c.ff_split != "none":
@@ -60,8 +60,8 @@ def unsafe_unlisted(clips: Iterable[Clip], artists: Mapping[str, str]) -> dict[s
         shared = sorted(names(artists[c.track_id]) & set(scored))
         if shared:
             other = scored[shared[0]]
-            role = next(x.ff_split for x in clips if x.track_id == other)
             unsafe[c.track_id] = (
-                f"in no list, by {artists[c.track_id]}, whose {other} is in ff-{role}"
+                f"in no list, by {artists[c.track_id]}, whose {other.track_id} is in "
+                f"ff-{other.ff_split}"
             )
     return unsafe

@@ -6,6 +6,7 @@ on both sides of a split (:func:`assert_disjoint` checks it).
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -238,3 +239,15 @@ def left_out(
     elif split == "fault-filtered":
         why = {t: r for t, r in why.items() if roles[t] != "none"}  # unused anyway
     return dict(sorted(why.items()))
+
+
+def left_out_of(
+    clips: Sequence[Clip], split: str, *, cache_dir: str | os.PathLike, progress: bool = True
+) -> tuple[dict[str, str], list[Repetition]]:
+    """:func:`left_out` for ``clips``' own audio and the packaged artist list, with the
+    repetitions it found (cached under ``cache_dir``)."""
+    from .artists import read_artists
+    from .repetitions import repetitions_of
+
+    repeats = repetitions_of(clips, cache_dir=cache_dir, progress=progress)
+    return left_out(clips, split, repeats, read_artists()), repeats

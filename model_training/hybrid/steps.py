@@ -26,10 +26,8 @@ from typing import Any
 import click
 
 from .. import dataset
-from ..artists import read_artists
 from ..evaluate import LEAKY_LABEL, per_genre_table, plot_confusion, plot_curves, write_json
-from ..plan import Plan, choose_split, left_out, make_plan
-from ..repetitions import repetitions_of
+from ..plan import Plan, choose_split, left_out_of, make_plan
 from .cache import DEFAULT_CACHE
 
 
@@ -64,8 +62,7 @@ def prepare(
     disc = dataset.discover(data, splits_dir=splits)
     mode = choose_split(disc, split)
     say(disc.summary())
-    repeats = repetitions_of(disc.clips, cache_dir=kw.get("cache_dir", DEFAULT_CACHE))
-    unused = left_out(disc.clips, mode, repeats, read_artists())
+    unused, repeats = left_out_of(disc.clips, mode, cache_dir=kw.get("cache_dir", DEFAULT_CACHE))
     plan = make_plan(disc.clips, mode, k=folds, seed=seed, left_out=unused)
     for tid, why in sorted(unused.items()):
         say(f"left out {tid}: {why}")

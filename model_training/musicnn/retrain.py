@@ -100,14 +100,11 @@ def train_members(
 def unusable_clips(gtzan: Path, cache: Path) -> dict[str, str]:
     """Shared clips the head must not train on, and why: repeats of another clip's
     recording, and unlisted clips whose artist may be scored (:func:`plan.left_out`)."""
-    from ..artists import read_artists
     from ..dataset import discover
-    from ..plan import left_out
-    from ..repetitions import repetitions_of
+    from ..plan import left_out_of
 
     clips = discover(gtzan, check_audio=False).clips
-    repeats = repetitions_of(clips, cache_dir=cache, progress=False)
-    return left_out(clips, "fault-filtered+unlisted", repeats, read_artists())
+    return left_out_of(clips, "fault-filtered+unlisted", cache_dir=cache, progress=False)[0]
 
 
 def genre_counts(labels: np.ndarray) -> dict[str, int]:
