@@ -48,6 +48,7 @@ def suggest(trial: Any) -> dict[str, Any]:
         "stats_units": trial.suggest_categorical("stats_units", [32, 64, 96]),
         "mask": trial.suggest_categorical("mask", [0, 8, 16, 24]),
         "mixup": trial.suggest_categorical("mixup", [0.0, 0.2, 0.4]),
+        "center": trial.suggest_categorical("center", [0, 1]),
     }
 
 
