@@ -27,8 +27,6 @@ sys.path.insert(0, str(ROOT))
 
 from genrefy_tagger.vote import calibrate  # noqa: E402
 from model_training.calibration import choose_threshold, fit_temperature, log_loss  # noqa: E402
-from model_training.musicnn.data import PORT_CACHE, load_variant  # noqa: E402
-from model_training.musicnn.fidelity import load_published  # noqa: E402
 from model_training.musicnn.head import (  # noqa: E402
     HeadParams,
     keras_predict,
@@ -36,7 +34,7 @@ from model_training.musicnn.head import (  # noqa: E402
     train_head,
 )
 from model_training.musicnn.metrics import scores  # noqa: E402
-from model_training.musicnn.retrain import concat, unusable_clips  # noqa: E402
+from model_training.musicnn.retrain import chosen_epoch, head_data  # noqa: E402
 
 BUNDLE = ROOT / "genrefy_tagger" / "models" / "musicnn"
 
@@ -48,15 +46,8 @@ def member_curves(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
     meta = json.loads((BUNDLE / "bundle.json").read_text())
     params = HeadParams(**meta["head"]["params"])
     params = replace(params, patience=args.max_epochs + 1)
-    published = load_published(args.gtzan / "musicnn_taggrams" / "ff_train_taggrams.npz")
-    unused = list(unusable_clips(args.gtzan, PORT_CACHE))
-    port = []
-    for v in args.variants.split(","):
-        data, split = load_variant(PORT_CACHE / f"{v}.npz")
-        port.append(data.subset((split != "valid") & ~np.isin(data.tracks, unused)))
-    windows, split = load_variant(PORT_CACHE / "windows.npz")
-    valid = windows.subset(split == "valid")
-    train = concat(published, *port)
+    data = head_data(args.gtzan, tuple(args.variants.split(",")))
+    train, valid = data.train, data.valid
     print(f"train {len(train.tracks)} sequences' tracks, ff-valid {len(valid.tracks)}", flush=True)
     out = []
     for m in range(args.members):
@@ -77,10 +68,7 @@ def member_curves(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
 
 def score_group(curves: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """One ensemble, chosen and calibrated as ``musicnn-retrain`` does."""
-    accs = (curves.argmax(-1) == labels).mean(-1)  # (members, epochs)
-    mean_curve = accs.mean(0)
-    smooth = np.convolve(np.pad(mean_curve, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-    epoch = int(np.argmax(smooth))
+    epoch, _ = chosen_epoch((curves.argmax(-1) == labels).mean(-1))  # from (members, epochs)
     probs = curves[:, epoch].mean(0)
     t = fit_temperature(probs, labels)
     cal = calibrate(probs, t)

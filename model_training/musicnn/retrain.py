@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,17 +85,26 @@ def train_members(
         curves.append(accs)
         snapshots.append(weights)
         log(f"  member {m}: ff-valid accuracy by epoch {np.round(accs, 3).tolist()}")
-    mean_curve = np.mean(curves, axis=0)
-    smooth = np.convolve(np.pad(mean_curve, 1, mode="edge"), np.ones(3) / 3, mode="valid")
-    best = int(np.argmax(smooth))
+    best, smooth = chosen_epoch(np.asarray(curves))
     for head, weights in zip(heads, snapshots, strict=True):
         head.set_weights(weights[best])
     return heads, {
         "curves": [list(map(float, c)) for c in curves],
-        "mean_curve": mean_curve.tolist(),
+        "mean_curve": np.mean(curves, axis=0).tolist(),
         "epochs": best + 1,
         "smoothed_accuracy": float(smooth[best]),
     }
+
+
+def chosen_epoch(curves: np.ndarray) -> tuple[int, np.ndarray]:
+    """The epoch (0-based) every member keeps, and the curve it was chosen on.
+
+    curves: (members, epochs) validation accuracies. The members' mean is smoothed with a
+    3-epoch moving average (edges repeated), so one lucky epoch does not decide.
+    """
+    mean_curve = curves.mean(0)
+    smooth = np.convolve(np.pad(mean_curve, 1, mode="edge"), np.ones(3) / 3, mode="valid")
+    return int(np.argmax(smooth)), smooth
 
 
 def unusable_clips(gtzan: Path, cache: Path) -> dict[str, str]:
@@ -105,6 +115,32 @@ def unusable_clips(gtzan: Path, cache: Path) -> dict[str, str]:
 
     clips = discover(gtzan, check_audio=False).clips
     return left_out_of(clips, "fault-filtered+unlisted", cache_dir=cache, progress=False)[0]
+
+
+@dataclass(frozen=True)
+class HeadData:
+    """What the head learns from and is validated on."""
+
+    published: Taggrams  # published taggrams of ff-train
+    port: list[Taggrams]  # per variant: the port's taggrams of the usable non-valid clips
+    valid: Taggrams  # the shared ff-valid clips through the tagger's window plan
+    left_out: dict[str, str]  # track id → why it is not trained on
+
+    @property
+    def train(self) -> Taggrams:
+        return concat(self.published, *self.port)
+
+
+def head_data(gtzan: Path, variants: tuple[str, ...], cache: Path = PORT_CACHE) -> HeadData:
+    """Load the published and port taggrams the way ``musicnn-retrain`` trains on them."""
+    published = load_published(gtzan / "musicnn_taggrams" / "ff_train_taggrams.npz")
+    unused = unusable_clips(gtzan, cache)
+    port = []
+    for v in variants:
+        data, split = load_variant(cache / f"{v}.npz")
+        port.append(data.subset((split != "valid") & ~np.isin(data.tracks, list(unused))))
+    windows, split = load_variant(cache / "windows.npz")
+    return HeadData(published, port, windows.subset(split == "valid"), unused)
 
 
 def genre_counts(labels: np.ndarray) -> dict[str, int]:
@@ -131,17 +167,11 @@ def retrain_bundle(
 
     meta = json.loads((bundle / "bundle.json").read_text())
     params = HeadParams(**meta["head"]["params"])
-    published = load_published(gtzan / "musicnn_taggrams" / "ff_train_taggrams.npz")
-    unused = unusable_clips(gtzan, cache)
+    data = head_data(gtzan, variants, cache)
+    published, port, valid, unused = data.published, data.port, data.valid, data.left_out
     for tid, why in sorted(unused.items()):
         log(f"left out {tid}: {why}")
-    port = []
-    for v in variants:
-        data, split = load_variant(cache / f"{v}.npz")
-        port.append(data.subset((split != "valid") & ~np.isin(data.tracks, list(unused))))
-    windows, split = load_variant(cache / "windows.npz")
-    valid = windows.subset(split == "valid")
-    train = concat(published, *port)
+    train = data.train
     log(f"training on {len(train.tracks)} sequences' tracks: published {len(published.tracks)}"
         f" + port {[len(p.tracks) for p in port]} ({', '.join(variants)}); "
         f"validating on {len(valid.tracks)} ff-valid clips")  # fmt: skip
