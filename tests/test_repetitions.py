@@ -153,9 +153,13 @@ def test_packaged_artists_cover_every_shared_evaluation_and_unlisted_clip(gtzan_
     with open(gtzan_dir / "manifest.csv", newline="") as f:
         roles = {r["track_id"]: r["fault_filtered_split"] for r in csv.DictReader(f)}
     known = read_artists()
-    # Four clips have no identification (pop.00014, pop.00048, pop.00063, metal.00039).
+    # Five clips have no Shazam identification in gtzan-bind (pop.00014, pop.00048,
+    # pop.00063, metal.00039, country.00044). rock.00049's one match ("Gabriel Marchisio",
+    # a dance track, at a time skew 70x the others') is not trusted: the split keeps it in
+    # ff-valid beside Simple Minds and away from ff-test's Led Zeppelin, nothing more.
     missing = {t for t, r in roles.items() if r != "train" and t not in known}
-    assert missing == {"pop.00014", "pop.00048", "pop.00063", "metal.00039"}
+    assert missing == {"pop.00014", "pop.00048", "pop.00063", "metal.00039", "country.00044",
+                       "rock.00049"}  # fmt: skip
 
 
 @pytest.mark.slow
@@ -177,4 +181,5 @@ def test_shared_clips_repeat_test_and_valid_recordings_and_plans_leave_them_out(
     for r in found:
         assert not {r.a, r.b} <= heard | set(plan.test)
     assert {"pop.00067", "pop.00068", "pop.00087", "country.00008"} <= set(left)
-    assert len(left) == 26 and len(heard) == 367 - 26
+    # 583 clips: 161 in ff-test, 422 for development, 26 of them left out.
+    assert len(left) == 26 and len(heard) == 422 - 26
