@@ -12,11 +12,20 @@ most one change that never happened), at worst followed by one torn line, which
      "previous": {"genres": ["Jazz"], "provenance": null},
      "new": {"genres": ["Rock", "Pop"], "provenance": "genrefy;model=…"}}
 
+Lines written since byte-exact undo also carry ``"restore"`` (``restore.py``): the
+sha256 of the original file and, where the bytes the write changed are at most 1 MB,
+those bytes and the sha256 of the written file (``"byte_exact": true``); otherwise
+``"byte_exact": false`` and why. Such a line is written just before the verified copy
+replaces the file, so the journal still never misses a change.
+
 A path that is not valid UTF-8 keeps its bytes as JSON escapes (``"caf\\udce9.mp3"``,
 see :mod:`genrefy_tagger.fsnames`), so ``undo`` finds the very same file.
 
 ``undo`` puts back the previous tags only where the file still holds exactly what
-genrefy wrote; anything changed since is reported and left alone.
+genrefy wrote; anything changed since is reported and left alone. A file whose bytes
+are still exactly those written, with a byte-exact ``restore``, gets its original
+bytes back, proven by the original's sha256; other files (older journals, regions
+over the bound) get their previous tags back, tag-equal, as before.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +43,8 @@ from typing import TYPE_CHECKING, Any
 
 from .fsnames import json_text
 from .isolation import describe, interrupts_deferred
+from .restore import apply, patch, usable
+from .safe_write import replace_atomically, resolve_target
 from .state import state_dir
 from .tags import TagError, TagState, read_tags, write_genres
 
@@ -74,7 +85,15 @@ class Journal:
                 self._write(b"\n")
         return self._fd
 
-    def record(self, path: Path, previous: TagState, new: TagState, *, model: str) -> None:
+    def record(
+        self,
+        path: Path,
+        previous: TagState,
+        new: TagState,
+        *,
+        model: str,
+        restore: dict[str, Any] | None = None,
+    ) -> None:
         entry = {
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "path": os.path.abspath(path),
@@ -82,8 +101,23 @@ class Journal:
             "previous": _state_to_json(previous),
             "new": _state_to_json(new),
         }
+        if restore is not None:
+            entry["restore"] = restore
         self._write(json_text(entry).encode("utf-8") + b"\n")
         self.recorded += 1
+
+    def recorder(
+        self, path: Path, previous: TagState, new: TagState, *, model: str
+    ) -> Callable[[Path, Path], None]:
+        """A ``before_replace`` for ``write_genres``: records the change with its restore data."""
+
+        def record(original: Path, copy: Path) -> None:
+            try:
+                self.record(path, previous, new, model=model, restore=patch(original, copy))
+            except OSError as exc:
+                raise TagError(f"cannot record the change in the journal: {describe(exc)}") from exc
+
+        return record
 
     def close(self) -> None:
         self._closed = True
@@ -202,6 +236,7 @@ def undo(
     *,
     dry_run: bool = False,
     cache: AnalysisCache | None = None,
+    hard_links: str = "skip",
 ) -> Iterator[UndoResult]:
     """Restore each journalled file's previous tags, newest change first.
 
@@ -210,6 +245,7 @@ def undo(
     With ``dry_run`` nothing is written and "restored" means "would restore".
     ``cache``: re-keyed after each restore, as after a tagging write (only tags
     changed, the audio was verified identical), so a re-run need not listen again.
+    ``hard_links``: as for a write (``safe_write``).
     """
     by_path: dict[str, list[dict[str, Any]]] = {}
     last_seen: dict[str, int] = {}
@@ -220,7 +256,9 @@ def undo(
         try:
             # Ctrl-C waits until this file is restored (or left untouched).
             with interrupts_deferred():
-                result = _undo_file(Path(name), by_path[name], dry_run=dry_run, cache=cache)
+                result = _undo_file(
+                    Path(name), by_path[name], dry_run=dry_run, cache=cache, hard_links=hard_links
+                )
         except Exception as exc:  # noqa: BLE001 - one file must not stop the undo
             log.debug("undo of %s failed", name, exc_info=True)
             reason = f"unexpected {type(exc).__name__}: {describe(exc, name)}"
@@ -229,15 +267,22 @@ def undo(
 
 
 def _undo_file(
-    path: Path, entries: list[dict[str, Any]], *, dry_run: bool, cache: AnalysisCache | None
+    path: Path,
+    entries: list[dict[str, Any]],
+    *,
+    dry_run: bool,
+    cache: AnalysisCache | None,
+    hard_links: str,
 ) -> UndoResult:
     ours = _state_from_json(entries[-1]["new"])
     target = _state_from_json(entries[-1]["previous"])
+    walked = [entries[-1]]
     # Walk back through earlier changes that this one continued.
     for entry in reversed(entries[:-1]):
         if _state_from_json(entry["new"]) != target:
             break
         target = _state_from_json(entry["previous"])
+        walked.append(entry)
     try:
         current = read_tags(path)
     except TagError as exc:
@@ -246,11 +291,16 @@ def _undo_file(
         return UndoResult(path, "skipped", NOTHING_TO_UNDO)
     if current != ours:
         return UndoResult(path, "skipped", f"changed since (now {_describe(current)}), left alone")
+    original = _original_bytes(path, walked)
+    exact = ", byte for byte" if original is not None else ""
     if dry_run:
-        return UndoResult(path, "restored", f"dry run: would go back to {_describe(target)}")
+        return UndoResult(path, "restored", f"dry run: would go back to {_describe(target)}{exact}")
     try:
         before = os.stat(path)
-        write_genres(path, target.genres, provenance=target.provenance)
+        if original is not None:
+            _put_back(path, original, hard_links)
+        else:
+            write_genres(path, target.genres, provenance=target.provenance, hard_links=hard_links)
     except TagError as exc:
         return UndoResult(path, "failed", str(exc))
     if cache is not None:
@@ -258,7 +308,34 @@ def _undo_file(
             cache.renew(path, before)
         except Exception as exc:  # noqa: BLE001 - the file is restored; only the cache lags
             log.warning("analysis cache: could not update %s: %s", path, exc)
-    return UndoResult(path, "restored", f"back to {_describe(target)}")
+    return UndoResult(path, "restored", f"back to {_describe(target)}{exact}")
+
+
+def _original_bytes(path: Path, walked: list[dict[str, Any]]) -> bytes | None:
+    """The file's bytes from before the first walked change, or None (tag-equal undo then)."""
+    if not all(usable(entry.get("restore")) for entry in walked):
+        return None
+    try:
+        real, _ = resolve_target(path)
+        data = real.read_bytes()
+    except (TagError, OSError):
+        return None
+    for entry in walked:  # newest first
+        data = apply(data, entry["restore"])
+        if data is None:  # not exactly what genrefy wrote: someone saved it since
+            return None
+    return data
+
+
+def _put_back(path: Path, original: bytes, hard_links: str) -> None:
+    """Replace the file with ``original`` (checked against its journalled hash already)."""
+    real, st = resolve_target(path)
+
+    def edit(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            f.write(original)
+
+    replace_atomically(real, st, edit, None, keep_mtime=False, hard_links=hard_links)
 
 
 def _describe(state: TagState) -> str:

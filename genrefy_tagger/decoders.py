@@ -1,0 +1,106 @@
+"""What each decoder makes of a file, cheaply: the check that a tag write keeps it readable.
+
+A tag write may keep every audio byte and still change what a decoder reads: an
+``id3 `` chunk after MP3 audio in a WAV file sends libmpg123 (inside libsndfile) on
+into the tag, and an ID3v2 tag in front of an MP3 with no Xing header changes the
+length libsndfile estimates. So before a copy replaces a file, every decoder that
+opened the file opens the copy too and must report the same stream facts.
+
+Facts are a probe, not a decode: libsndfile's frame count, rate, channels, format
+and subtype, plus the frames it returns when reading the last 4,096 (where a decoder
+that runs on into a trailing tag stumbles); FFmpeg's (PyAV's) codec, rate, channels,
+stream and container duration and frame count as the demuxer reports them. A decoder
+that cannot open the original is not asked about the copy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+#: Frames read at the end of the file by the libsndfile probe.
+_TAIL_FRAMES = 4096
+
+Facts = dict[str, Any]
+
+
+def _soundfile_facts(path: Path) -> Facts:
+    import soundfile as sf
+
+    from .audio import quiet_decoder
+
+    with quiet_decoder(), sf.SoundFile(os.fsencode(path)) as f:
+        facts = {
+            "frames": f.frames,
+            "rate": f.samplerate,
+            "channels": f.channels,
+            "codec": f"{f.format}/{f.subtype}",
+        }
+        if f.seekable() and f.frames > 0:
+            f.seek(max(0, f.frames - _TAIL_FRAMES))
+            facts["tail"] = len(f.read(_TAIL_FRAMES, dtype="int16", always_2d=True))
+    return facts
+
+
+def _pyav_facts(path: Path) -> Facts:
+    import av
+
+    with av.open(str(path), metadata_errors="ignore") as container:
+        if not container.streams.audio:
+            raise ValueError("no audio stream")
+        stream = container.streams.audio[0]
+        ctx = stream.codec_context
+        duration = stream.duration
+        return {
+            "codec": ctx.name,
+            "rate": ctx.sample_rate,
+            "channels": ctx.channels,
+            "duration": None if duration is None else float(duration * stream.time_base),
+            "container_duration": container.duration,
+            "frames": stream.frames,
+        }
+
+
+_PROBES: dict[str, Callable[[Path], Facts]] = {
+    "libsndfile": _soundfile_facts,
+    "ffmpeg": _pyav_facts,
+}
+
+
+def probe(path: Path) -> dict[str, Facts]:
+    """Each decoder's facts about ``path``; a decoder that cannot open it is left out."""
+    found = {}
+    for name, facts in _PROBES.items():
+        try:
+            found[name] = facts(path)
+        except Exception:  # noqa: BLE001 - decoders raise many types; all mean "cannot read"
+            continue
+    return found
+
+
+def views(path: Path) -> dict[str, Facts | str]:
+    """Like :func:`probe`, but a decoder that fails gives its one-line error (for reports)."""
+    from .safe_write import short_reason
+
+    found: dict[str, Facts | str] = {}
+    for name, facts in _PROBES.items():
+        try:
+            found[name] = facts(path)
+        except Exception as exc:  # noqa: BLE001 - the failure is the fact
+            found[name] = f"error: {short_reason(exc)}"
+    return found
+
+
+def difference(before: dict[str, Facts], copy: Path) -> str | None:
+    """None when every decoder in ``before`` reads ``copy`` the same, else a one-line reason."""
+    for name, facts in before.items():
+        try:
+            after = _PROBES[name](copy)
+        except Exception:  # noqa: BLE001 - a decoder that read the original must read the copy
+            return f"{name} could no longer read it"
+        for key, value in facts.items():
+            if after.get(key) != value:
+                return f"{name} would read it differently ({key} {value} -> {after.get(key)})"
+    return None
