@@ -43,18 +43,27 @@ def patch(original: Path, written: Path) -> dict[str, Any]:
     if max(size, written.stat().st_size) > _MAX_FILE:
         return {"byte_exact": False, "why": f"file over {_MAX_FILE >> 20} MB"}
     old, new = original.read_bytes(), written.read_bytes()
-    runs = _runs(old, new)
+    prefix = _prefix(old, new)
+    # The tag grew or shrank in front of the audio (shift by the change in size), or
+    # after it (no shift): keep whichever leaves fewer original bytes to store.
+    best: tuple[int, int, list[tuple[int, int]]] | None = None
+    for shift in dict.fromkeys((len(new) - len(old), 0)):
+        runs = _runs(old, new, prefix, shift)
+        if runs is not None:
+            kept = sum(end - start for start, end in runs)
+            if best is None or kept < best[0]:
+                best = (kept, shift, runs)
     entry: dict[str, Any] = {"sha256": sha256(old)}
-    if runs is None:
+    if best is None:
         entry.update(byte_exact=False, why=f"changed region over {BOUND >> 20} MB")
         return entry
     entry.update(
         byte_exact=True,
         written_sha256=sha256(new),
         size=len(old),
-        prefix=_prefix(old, new),
-        shift=len(new) - len(old),
-        runs=[[start, base64.b64encode(old[start:end]).decode("ascii")] for start, end in runs],
+        prefix=prefix,
+        shift=best[1],
+        runs=[[start, base64.b64encode(old[start:end]).decode("ascii")] for start, end in best[2]],
     )
     return entry
 
@@ -69,10 +78,10 @@ def apply(written: bytes, entry: dict[str, Any]) -> bytes | None:
     if sha256(written) != entry["written_sha256"]:
         return None
     size, prefix, shift = int(entry["size"]), int(entry["prefix"]), int(entry["shift"])
+    lo, hi = _span(size, len(written), prefix, shift)
     out = bytearray(size)
     out[:prefix] = written[:prefix]
-    lo = max(prefix, -shift)  # below it the shifted source would start before the file
-    out[lo:size] = written[lo + shift : size + shift]
+    out[lo:hi] = written[lo + shift : hi + shift]
     for start, data in entry["runs"]:
         piece = base64.b64decode(data)
         out[start : start + len(piece)] = piece
@@ -91,14 +100,19 @@ def _prefix(old: bytes, new: bytes) -> int:
     return n
 
 
-def _runs(old: bytes, new: bytes) -> list[tuple[int, int]] | None:
-    """Spans of ``old`` (after the common prefix) that differ from ``new`` shifted back."""
-    prefix, shift = _prefix(old, new), len(new) - len(old)
+def _span(size: int, written: int, prefix: int, shift: int) -> tuple[int, int]:
+    """The original's positions that ``shift`` maps into the written file (others: literal)."""
     lo = max(prefix, -shift)
+    return lo, max(lo, min(size, written - shift))
+
+
+def _runs(old: bytes, new: bytes, prefix: int, shift: int) -> list[tuple[int, int]] | None:
+    """Spans of ``old`` after ``prefix`` that differ from ``new`` moved by ``shift``."""
+    lo, hi = _span(len(old), len(new), prefix, shift)
     spans: list[tuple[int, int]] = [(prefix, lo)] if lo > prefix else []
     kept = lo - prefix
-    for start in range(lo, len(old), _BLOCK):
-        stop = min(start + _BLOCK, len(old))
+    for start in range(lo, hi, _BLOCK):
+        stop = min(start + _BLOCK, hi)
         a = np.frombuffer(old, np.uint8, stop - start, start)
         b = np.frombuffer(new, np.uint8, stop - start, start + shift)
         diff = np.flatnonzero(a != b)
@@ -117,4 +131,7 @@ def _runs(old: bytes, new: bytes) -> list[tuple[int, int]] | None:
             kept += span[1] - span[0]
         if kept > BOUND or len(spans) > _MAX_RUNS:
             return None
-    return spans
+    if hi < len(old):  # the original's end has no counterpart in the written file
+        spans.append((hi, len(old)))
+        kept += len(old) - hi
+    return None if kept > BOUND else spans
