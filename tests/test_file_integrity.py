@@ -223,3 +223,23 @@ def test_a_hard_link_can_be_broken_under_the_option(tmp_path):
     write_genres(path, ["Rock"], provenance=PROV, hard_links="break")
     assert os.stat(path).st_nlink == 1 and os.stat(other).st_nlink == 1
     assert read_tags(path).genres == ("Rock",) and sha256(other) == digest
+
+
+def test_the_cli_undo_follows_hard_links_option(tmp_path):
+    from click.testing import CliRunner
+
+    from genrefy_tagger.cli import main
+
+    path = make_audio(tmp_path / "a.mp3", seconds=0.5)
+    os.link(path, tmp_path / "b.mp3")
+    digest = sha256(path)
+    with Journal(tmp_path / "j.jsonl") as journal:
+        record = journal.recorder(path, read_tags(path), TagState(("Rock",), PROV), model="m")
+        write_genres(path, ["Rock"], provenance=PROV, hard_links="in-place", before_replace=record)
+    runner = CliRunner()
+    assert "--hard-links [skip|in-place|break]" in runner.invoke(main, ["--help"]).output
+    skipped = runner.invoke(main, ["--undo", str(tmp_path / "j.jsonl")])
+    assert "has 2 hard links, left unchanged" in skipped.output and skipped.exit_code == 1
+    done = runner.invoke(main, ["--undo", str(tmp_path / "j.jsonl"), "--hard-links", "in-place"])
+    assert "back to no genre, byte for byte" in done.output, done.output
+    assert sha256(tmp_path / "b.mp3") == digest
