@@ -10,7 +10,8 @@ Facts are a probe, not a decode: libsndfile's frame count, rate, channels, forma
 and subtype, plus the frames it returns when reading the last 4,096 (where a decoder
 that runs on into a trailing tag stumbles); FFmpeg's (PyAV's) codec, rate, channels,
 stream and container duration and frame count as the demuxer reports them. A decoder
-that cannot open the original is not asked about the copy.
+that cannot open the original must not open the copy either (its error message may
+change: FFmpeg's depends on where it gives up).
 """
 
 from __future__ import annotations
@@ -69,14 +70,14 @@ _PROBES: dict[str, Callable[[Path], Facts]] = {
 }
 
 
-def probe(path: Path) -> dict[str, Facts]:
-    """Each decoder's facts about ``path``; a decoder that cannot open it is left out."""
-    found = {}
+def probe(path: Path) -> dict[str, Facts | None]:
+    """Each decoder's facts about ``path``; None for a decoder that cannot open it."""
+    found: dict[str, Facts | None] = {}
     for name, facts in _PROBES.items():
         try:
             found[name] = facts(path)
         except Exception:  # noqa: BLE001 - decoders raise many types; all mean "cannot read"
-            continue
+            found[name] = None
     return found
 
 
@@ -93,14 +94,22 @@ def views(path: Path) -> dict[str, Facts | str]:
     return found
 
 
-def difference(before: dict[str, Facts], copy: Path) -> str | None:
-    """None when every decoder in ``before`` reads ``copy`` the same, else a one-line reason."""
+def difference(before: dict[str, Facts | None], copy: Path) -> str | None:
+    """None when every decoder reads ``copy`` as it read the original, else a one-line reason.
+
+    A decoder that could not open the original must not open the copy either: a tag
+    write that makes a file readable changed more than its tags.
+    """
+    after = probe(copy)
     for name, facts in before.items():
-        try:
-            after = _PROBES[name](copy)
-        except Exception:  # noqa: BLE001 - a decoder that read the original must read the copy
+        now = after.get(name)
+        if facts is None and now is not None:
+            return f"{name} could not read it before and would now"
+        if facts is not None and now is None:
             return f"{name} could no longer read it"
+        if facts is None or now is None:
+            continue  # unreadable before and after
         for key, value in facts.items():
-            if after.get(key) != value:
-                return f"{name} would read it differently ({key} {value} -> {after.get(key)})"
+            if now.get(key) != value:
+                return f"{name} would read it differently ({key} {value} -> {now.get(key)})"
     return None
