@@ -311,23 +311,25 @@ def _undo_file(
     return UndoResult(path, "restored", f"back to {_describe(target)}{exact}")
 
 
-def _original_bytes(path: Path, walked: list[dict[str, Any]]) -> bytes | None:
+def _original_bytes(path: Path, walked: list[dict[str, Any]]) -> bytes | bytearray | None:
     """The file's bytes from before the first walked change, or None (tag-equal undo then)."""
     if not all(usable(entry.get("restore")) for entry in walked):
         return None
     try:
         real, _ = resolve_target(path)
-        data = real.read_bytes()
+        with open(real, "rb") as f:
+            data: bytes | bytearray = f.read()
     except (TagError, OSError):
         return None
     for entry in walked:  # newest first
-        data = apply(data, entry["restore"])
-        if data is None:  # not exactly what genrefy wrote: someone saved it since
+        rebuilt = apply(data, entry["restore"])
+        if rebuilt is None:  # not exactly what genrefy wrote: someone saved it since
             return None
+        data = rebuilt
     return data
 
 
-def _put_back(path: Path, original: bytes, hard_links: str) -> None:
+def _put_back(path: Path, original: bytes | bytearray, hard_links: str) -> None:
     """Replace the file with ``original`` (checked against its journalled hash already)."""
     real, st = resolve_target(path)
 
@@ -335,7 +337,7 @@ def _put_back(path: Path, original: bytes, hard_links: str) -> None:
         with open(tmp, "wb") as f:
             f.write(original)
 
-    replace_atomically(real, st, edit, None, keep_mtime=False, hard_links=hard_links)
+    replace_atomically(real, st, edit, None, keep_mtime=False, hard_links=hard_links, copy=False)
 
 
 def _describe(state: TagState) -> str:

@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import mmap
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -26,104 +29,141 @@ import numpy as np
 BOUND = 1 << 20
 #: Most separate runs kept (each costs a JSON pair).
 _MAX_RUNS = 4096
-#: Files larger than this are not compared (they would be read whole into memory).
-_MAX_FILE = 1 << 30
 #: Runs closer than this are merged, so that a changed checksum and counter are one run.
 _GAP = 16
-_BLOCK = 1 << 22
+_BLOCK = 1 << 20
+
+Span = tuple[int, int]
 
 
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+@contextmanager
+def _mapped(path: Path) -> Iterator[bytes | mmap.mmap]:
+    """The file's bytes, memory-mapped (read-only)."""
+    with open(path, "rb") as f:
+        if f.seek(0, 2) == 0:
+            yield b""
+            return
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        try:
+            yield mm
+        finally:
+            with suppress(BufferError):  # an array still looks at it: the GC closes it
+                mm.close()
 
 
 def patch(original: Path, written: Path) -> dict[str, Any]:
     """What the journal stores to turn ``written`` back into ``original``, byte for byte."""
-    size = original.stat().st_size
-    if max(size, written.stat().st_size) > _MAX_FILE:
-        return {"byte_exact": False, "why": f"file over {_MAX_FILE >> 20} MB"}
-    old, new = original.read_bytes(), written.read_bytes()
-    prefix = _prefix(old, new)
-    # The tag grew or shrank in front of the audio (shift by the change in size), or
-    # after it (no shift): keep whichever leaves fewer original bytes to store.
-    best: tuple[int, int, list[tuple[int, int]]] | None = None
-    for shift in dict.fromkeys((len(new) - len(old), 0)):
-        runs = _runs(old, new, prefix, shift)
-        if runs is not None:
-            kept = sum(end - start for start, end in runs)
-            if best is None or kept < best[0]:
-                best = (kept, shift, runs)
-    entry: dict[str, Any] = {"sha256": sha256(old)}
-    if best is None:
-        entry.update(byte_exact=False, why=f"changed region over {BOUND >> 20} MB")
-        return entry
-    entry.update(
-        byte_exact=True,
-        written_sha256=sha256(new),
-        size=len(old),
-        prefix=prefix,
-        shift=best[1],
-        runs=[[start, base64.b64encode(old[start:end]).decode("ascii")] for start, end in best[2]],
-    )
+    with _mapped(original) as old, _mapped(written) as new:
+        entry: dict[str, Any] = {"sha256": hashlib.sha256(old).hexdigest()}
+        a, b = np.frombuffer(old, np.uint8), np.frombuffer(new, np.uint8)
+        prefix = _prefix(a, b)
+        # The tag grew or shrank in front of the audio (shift by the change in size), or
+        # after it (no shift): keep whichever leaves fewer original bytes to store.
+        best: tuple[int, int, list[Span]] | None = None
+        for shift in dict.fromkeys((len(b) - len(a), 0)):
+            runs = _runs(a, b, prefix, shift)
+            if runs is not None:
+                kept = sum(end - start for start, end in runs)
+                if best is None or kept < best[0]:
+                    best = (kept, shift, runs)
+        if best is None:
+            entry.update(byte_exact=False, why=f"changed region over {BOUND >> 20} MB")
+            return entry
+        shift, runs = best[1], best[2]
+        entry.update(
+            byte_exact=True,
+            size=len(a),
+            prefix=prefix,
+            shift=shift,
+            runs=[[lo, base64.b64encode(old[lo:hi]).decode("ascii")] for lo, hi in runs],
+            written_size=len(b),
+            written_rest_sha256=_rest_hash(new, len(a), prefix, shift, runs),
+        )
     return entry
 
 
 def usable(entry: dict[str, Any] | None) -> bool:
     """True when a journal entry's ``restore`` field can give the original bytes back."""
-    return bool(entry) and entry.get("byte_exact") is True and "written_sha256" in entry
+    return bool(entry) and entry.get("byte_exact") is True and "written_rest_sha256" in entry
 
 
-def apply(written: bytes, entry: dict[str, Any]) -> bytes | None:
-    """The original bytes rebuilt from ``written``, or None when they would not hash right."""
-    if sha256(written) != entry["written_sha256"]:
-        return None
+def apply(written: bytes | bytearray | mmap.mmap, entry: dict[str, Any]) -> bytearray | None:
+    """The original bytes rebuilt from ``written``, or None unless it is exactly what was
+    written and the result hashes as the original did."""
     size, prefix, shift = int(entry["size"]), int(entry["prefix"]), int(entry["shift"])
+    runs = [(int(lo), base64.b64decode(data)) for lo, data in entry["runs"]]
+    spans = [(lo, lo + len(data)) for lo, data in runs]
+    if len(written) != int(entry["written_size"]):
+        return None
+    if _rest_hash(written, size, prefix, shift, spans) != entry["written_rest_sha256"]:
+        return None
     lo, hi = _span(size, len(written), prefix, shift)
     out = bytearray(size)
     out[:prefix] = written[:prefix]
     out[lo:hi] = written[lo + shift : hi + shift]
-    for start, data in entry["runs"]:
-        piece = base64.b64decode(data)
-        out[start : start + len(piece)] = piece
-    result = bytes(out)
-    return result if sha256(result) == entry["sha256"] else None
+    for start, data in runs:
+        out[start : start + len(data)] = data
+    return out if hashlib.sha256(out).hexdigest() == entry["sha256"] else None
 
 
-def _prefix(old: bytes, new: bytes) -> int:
-    n = min(len(old), len(new))
-    for start in range(0, n, _BLOCK):
-        a = np.frombuffer(old, np.uint8, min(_BLOCK, n - start), start)
-        b = np.frombuffer(new, np.uint8, min(_BLOCK, n - start), start)
-        diff = np.flatnonzero(a != b)
-        if len(diff):
-            return start + int(diff[0])
-    return n
-
-
-def _span(size: int, written: int, prefix: int, shift: int) -> tuple[int, int]:
+def _span(size: int, written: int, prefix: int, shift: int) -> Span:
     """The original's positions that ``shift`` maps into the written file (others: literal)."""
     lo = max(prefix, -shift)
     return lo, max(lo, min(size, written - shift))
 
 
-def _runs(old: bytes, new: bytes, prefix: int, shift: int) -> list[tuple[int, int]] | None:
-    """Spans of ``old`` after ``prefix`` that differ from ``new`` moved by ``shift``."""
-    lo, hi = _span(len(old), len(new), prefix, shift)
-    spans: list[tuple[int, int]] = [(prefix, lo)] if lo > prefix else []
+def _rest_hash(
+    written: bytes | memoryview, size: int, prefix: int, shift: int, runs: list[Span]
+) -> str:
+    """sha256 of the written bytes that rebuilding the original does not copy."""
+    lo, hi = _span(size, len(written), prefix, shift)
+    copied, pos = [(0, prefix)], lo
+    for start, end in sorted(runs):
+        start, end = max(start, lo), min(end, hi)
+        if start > pos:
+            copied.append((pos + shift, start + shift))
+        pos = max(pos, end)
+    if hi > pos:
+        copied.append((pos + shift, hi + shift))
+    digest, at = hashlib.sha256(), 0
+    for start, end in sorted(copied):
+        if start > at:
+            digest.update(written[at:start])
+        at = max(at, end)
+    digest.update(written[at:])
+    return digest.hexdigest()
+
+
+def _first_difference(a: np.ndarray, b: np.ndarray) -> Iterator[int]:
+    """Offsets of the blocks where ``a`` and ``b`` (same length) differ."""
+    for start in range(0, len(a), _BLOCK):
+        if not np.array_equal(a[start : start + _BLOCK], b[start : start + _BLOCK]):
+            yield start
+
+
+def _prefix(a: np.ndarray, b: np.ndarray) -> int:
+    n = min(len(a), len(b))
+    for start in _first_difference(a[:n], b[:n]):
+        stop = min(start + _BLOCK, n)
+        return start + int(np.flatnonzero(a[start:stop] != b[start:stop])[0])
+    return n
+
+
+def _runs(a: np.ndarray, b: np.ndarray, prefix: int, shift: int) -> list[Span] | None:
+    """Spans of ``a`` after ``prefix`` that differ from ``b`` moved by ``shift``."""
+    lo, hi = _span(len(a), len(b), prefix, shift)
+    spans: list[Span] = [(prefix, lo)] if lo > prefix else []
     kept = lo - prefix
-    for start in range(lo, hi, _BLOCK):
-        stop = min(start + _BLOCK, hi)
-        a = np.frombuffer(old, np.uint8, stop - start, start)
-        b = np.frombuffer(new, np.uint8, stop - start, start + shift)
-        diff = np.flatnonzero(a != b)
-        if not len(diff):
-            continue
+    old, new = a[lo:hi], b[lo + shift : hi + shift]
+    for start in _first_difference(old, new):
+        stop = min(start + _BLOCK, len(old))
+        diff = np.flatnonzero(old[start:stop] != new[start:stop])
         # Split where consecutive differing bytes are more than _GAP apart.
         breaks = np.flatnonzero(np.diff(diff) > _GAP)
         firsts = np.concatenate(([diff[0]], diff[breaks + 1]))
         lasts = np.concatenate((diff[breaks], [diff[-1]]))
         for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
-            span = (start + first, start + last + 1)
+            span = (lo + start + first, lo + start + last + 1)
             if spans and span[0] - spans[-1][1] <= _GAP:
                 spans[-1] = (spans[-1][0], span[1])
             else:
@@ -131,7 +171,7 @@ def _runs(old: bytes, new: bytes, prefix: int, shift: int) -> list[tuple[int, in
             kept += span[1] - span[0]
         if kept > BOUND or len(spans) > _MAX_RUNS:
             return None
-    if hi < len(old):  # the original's end has no counterpart in the written file
-        spans.append((hi, len(old)))
-        kept += len(old) - hi
+    if hi < len(a):  # the original's end has no counterpart in the written file
+        spans.append((hi, len(a)))
+        kept += len(a) - hi
     return None if kept > BOUND else spans

@@ -88,6 +88,7 @@ def replace_atomically(
     keep_mtime: bool,
     hard_links: str = "skip",
     before_replace: Callable[[Path], None] | None = None,
+    copy: bool = True,
 ) -> None:
     """Copy ``path``, ``edit`` the copy, fsync it, ``check`` it, then swap it in.
 
@@ -95,14 +96,16 @@ def replace_atomically(
     its stat from before anything was read, used both to restore metadata and to
     notice a file that someone else changed while we worked on it. ``before_replace``
     gets the finished, verified copy just before it replaces the original (the
-    journal records the change there).
+    journal records the change there). ``copy=False``: ``edit`` writes the whole
+    content itself (an undo's original bytes), so the file is not copied first.
     """
     refuse_read_only(original)
     refuse_hard_links(original, hard_links)
     tmp = _make_temp(path)
     try:
         decoders = probe(path)
-        _copy_contents(path, tmp)
+        if copy:
+            _copy_contents(path, tmp)
         edit(tmp)
         _fsync_path(tmp)
         if check is not None:
