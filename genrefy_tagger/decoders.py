@@ -46,9 +46,16 @@ def _soundfile_facts(path: Path) -> Facts:
 
 
 def _pyav_facts(path: Path) -> Facts:
+    # PCM's facts are all in its header; FFmpeg's default probe would read 5 MB of
+    # samples (50 ms for a WAV) to learn nothing more. Other codecs get the default probe.
+    facts = _pyav_open(path, {"probesize": "4096"})
+    return facts if facts["codec"].startswith("pcm_") else _pyav_open(path, {})
+
+
+def _pyav_open(path: Path, options: dict[str, str]) -> Facts:
     import av
 
-    with av.open(str(path), metadata_errors="ignore") as container:
+    with av.open(str(path), metadata_errors="ignore", options=options) as container:
         if not container.streams.audio:
             raise ValueError("no audio stream")
         stream = container.streams.audio[0]

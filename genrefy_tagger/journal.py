@@ -30,8 +30,10 @@ over the bound) get their previous tags back, tag-equal, as before.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import mmap
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -43,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from .fsnames import json_text
 from .isolation import describe, interrupts_deferred
-from .restore import apply, patch, usable
+from .restore import mapped, matches, patch, rebuild, usable
 from .safe_write import replace_atomically, resolve_target
 from .state import state_dir
 from .tags import TagError, TagState, read_tags, write_genres
@@ -291,15 +293,14 @@ def _undo_file(
         return UndoResult(path, "skipped", NOTHING_TO_UNDO)
     if current != ours:
         return UndoResult(path, "skipped", f"changed since (now {_describe(current)}), left alone")
-    original = _original_bytes(path, walked)
-    exact = ", byte for byte" if original is not None else ""
-    if dry_run:
-        return UndoResult(path, "restored", f"dry run: would go back to {_describe(target)}{exact}")
     try:
         before = os.stat(path)
-        if original is not None:
-            _put_back(path, original, hard_links)
-        else:
+        exact = ", byte for byte" if _byte_exact(path, walked, hard_links, dry_run) else ""
+        if dry_run:
+            return UndoResult(
+                path, "restored", f"dry run: would go back to {_describe(target)}{exact}"
+            )
+        if not exact:
             write_genres(path, target.genres, provenance=target.provenance, hard_links=hard_links)
     except TagError as exc:
         return UndoResult(path, "failed", str(exc))
@@ -311,33 +312,43 @@ def _undo_file(
     return UndoResult(path, "restored", f"back to {_describe(target)}{exact}")
 
 
-def _original_bytes(path: Path, walked: list[dict[str, Any]]) -> bytes | bytearray | None:
-    """The file's bytes from before the first walked change, or None (tag-equal undo then)."""
+def _byte_exact(path: Path, walked: list[dict[str, Any]], hard_links: str, dry_run: bool) -> bool:
+    """Give ``path`` its bytes from before the first walked change back; False if it cannot.
+
+    Possible only when every walked change kept its restore data and the file still
+    holds exactly what genrefy wrote; the rebuilt file must hash as the original did.
+    """
     if not all(usable(entry.get("restore")) for entry in walked):
-        return None
+        return False
     try:
-        real, _ = resolve_target(path)
-        with open(real, "rb") as f:
-            data: bytes | bytearray = f.read()
+        real, st = resolve_target(path)
+        with mapped(real) as current:
+            data: bytes | mmap.mmap = current
+            for entry in walked[:-1]:  # newest first; the last is written straight to the copy
+                if not matches(data, entry["restore"]):
+                    return False
+                buffer = io.BytesIO()
+                if not rebuild(data, entry["restore"], buffer):
+                    return False
+                data = buffer.getvalue()
+            last = walked[-1]["restore"]
+            if not matches(data, last):
+                return False
+            if dry_run:
+                return True
+
+            def edit(tmp: Path) -> None:
+                with open(tmp, "wb") as f:
+                    if not rebuild(data, last, f):
+                        raise TagError("the rebuilt file does not hash as the original")
+
+            replace_atomically(
+                real, st, edit, None, keep_mtime=False, hard_links=hard_links, copy=False
+            )
     except (TagError, OSError):
-        return None
-    for entry in walked:  # newest first
-        rebuilt = apply(data, entry["restore"])
-        if rebuilt is None:  # not exactly what genrefy wrote: someone saved it since
-            return None
-        data = rebuilt
-    return data
-
-
-def _put_back(path: Path, original: bytes | bytearray, hard_links: str) -> None:
-    """Replace the file with ``original`` (checked against its journalled hash already)."""
-    real, st = resolve_target(path)
-
-    def edit(tmp: Path) -> None:
-        with open(tmp, "wb") as f:
-            f.write(original)
-
-    replace_atomically(real, st, edit, None, keep_mtime=False, hard_links=hard_links, copy=False)
+        log.debug("byte-exact undo of %s not possible", path, exc_info=True)
+        return False
+    return True
 
 
 def _describe(state: TagState) -> str:

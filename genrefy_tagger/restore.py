@@ -21,7 +21,7 @@ import mmap
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -37,7 +37,7 @@ Span = tuple[int, int]
 
 
 @contextmanager
-def _mapped(path: Path) -> Iterator[bytes | mmap.mmap]:
+def mapped(path: Path) -> Iterator[bytes | mmap.mmap]:
     """The file's bytes, memory-mapped (read-only)."""
     with open(path, "rb") as f:
         if f.seek(0, 2) == 0:
@@ -53,7 +53,7 @@ def _mapped(path: Path) -> Iterator[bytes | mmap.mmap]:
 
 def patch(original: Path, written: Path) -> dict[str, Any]:
     """What the journal stores to turn ``written`` back into ``original``, byte for byte."""
-    with _mapped(original) as old, _mapped(written) as new:
+    with mapped(original) as old, mapped(written) as new:
         entry: dict[str, Any] = {"sha256": hashlib.sha256(old).hexdigest()}
         a, b = np.frombuffer(old, np.uint8), np.frombuffer(new, np.uint8)
         prefix = _prefix(a, b)
@@ -87,23 +87,39 @@ def usable(entry: dict[str, Any] | None) -> bool:
     return bool(entry) and entry.get("byte_exact") is True and "written_rest_sha256" in entry
 
 
-def apply(written: bytes | bytearray | mmap.mmap, entry: dict[str, Any]) -> bytearray | None:
-    """The original bytes rebuilt from ``written``, or None unless it is exactly what was
-    written and the result hashes as the original did."""
-    size, prefix, shift = int(entry["size"]), int(entry["prefix"]), int(entry["shift"])
-    runs = [(int(lo), base64.b64decode(data)) for lo, data in entry["runs"]]
-    spans = [(lo, lo + len(data)) for lo, data in runs]
+def matches(written: bytes | mmap.mmap, entry: dict[str, Any]) -> bool:
+    """True when ``written`` has the size and the unused bytes of what genrefy wrote."""
     if len(written) != int(entry["written_size"]):
-        return None
-    if _rest_hash(written, size, prefix, shift, spans) != entry["written_rest_sha256"]:
-        return None
-    lo, hi = _span(size, len(written), prefix, shift)
-    out = bytearray(size)
-    out[:prefix] = written[:prefix]
-    out[lo:hi] = written[lo + shift : hi + shift]
-    for start, data in runs:
-        out[start : start + len(data)] = data
-    return out if hashlib.sha256(out).hexdigest() == entry["sha256"] else None
+        return False
+    size, prefix, shift = int(entry["size"]), int(entry["prefix"]), int(entry["shift"])
+    spans = [(int(lo), int(lo) + len(base64.b64decode(data))) for lo, data in entry["runs"]]
+    return _rest_hash(written, size, prefix, shift, spans) == entry["written_rest_sha256"]
+
+
+def rebuild(written: bytes | mmap.mmap, entry: dict[str, Any], out: BinaryIO) -> bool:
+    """Write the original bytes rebuilt from ``written`` to ``out``; True if they hash right.
+
+    Written piece by piece from the source, so a large file is never held twice in memory.
+    """
+    size, prefix, shift = int(entry["size"]), int(entry["prefix"]), int(entry["shift"])
+    runs = sorted((int(lo), base64.b64decode(data)) for lo, data in entry["runs"])
+    digest = hashlib.sha256()
+    with memoryview(written) as source:  # slices of a view copy nothing
+
+        def put(piece: bytes | memoryview) -> None:
+            digest.update(piece)
+            out.write(piece)
+
+        put(source[:prefix])
+        pos = prefix
+        for start, data in runs:
+            if start > pos:
+                put(source[pos + shift : start + shift])
+            put(data)
+            pos = start + len(data)
+        if size > pos:
+            put(source[pos + shift : size + shift])
+    return digest.hexdigest() == entry["sha256"]
 
 
 def _span(size: int, written: int, prefix: int, shift: int) -> Span:
