@@ -107,7 +107,6 @@ def replace_atomically(
         if copy:
             _copy_contents(path, tmp)
         edit(tmp)
-        _fsync_path(tmp)
         if check is not None:
             check(tmp)
         changed = difference(decoders, tmp)
@@ -225,9 +224,8 @@ def _make_temp(path: Path) -> Path:
 def _copy_contents(src: Path, dst: Path) -> None:
     try:
         with open(src, "rb") as fin, open(dst, "wb") as fout:
+            # No fsync here: the finished copy is fsynced once, just before the rename.
             shutil.copyfileobj(fin, fout, 1 << 20)
-            fout.flush()
-            os.fsync(fout.fileno())
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise TagError("disk full: no room for the temporary copy, left unchanged") from exc
