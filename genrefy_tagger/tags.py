@@ -11,12 +11,12 @@ other multi-value frame in the file.
 
 Write safety (see ``safe_write``): every write goes to a hidden copy in the same
 folder, is read back and checked (our fields hold exactly what we wrote, every
-other tag is unchanged, the audio payload hashes the same), then replaces the
-original with one rename. Any failure leaves the original byte-identical. The ID3
-version is kept: v2.3 stays v2.3, v2.4 stays v2.4, a file without ID3v2 gets
-v2.4, and mutagen cannot write v2.2, which becomes v2.3; an ID3v1 tag is updated,
-never added. Read-only files (no write bit for anyone) are refused. Symlinks are
-written through to their target.
+other tag is unchanged, the audio payload hashes the same, every decoder reads it
+the same), then replaces the original with one rename (hard links: ``hard_links``).
+Any failure leaves the original byte-identical. The ID3 version is kept: v2.3 stays
+v2.3, v2.4 stays v2.4, a file without ID3v2 gets v2.4, and mutagen cannot write
+v2.2, which becomes v2.3; an ID3v1 tag is updated, never added. Read-only files (no
+write bit for anyone) are refused. Symlinks are written through to their target.
 
 mtime policy: by default the file's mtime becomes "now" since its content changed
 (beets and sync tools rely on that); ``keep_mtime=True`` restores the original
