@@ -13,8 +13,9 @@ most one change that never happened), at worst followed by one torn line, which
      "new": {"genres": ["Rock", "Pop"], "provenance": "genrefy;model=…"}}
 
 Lines written since byte-exact undo also carry ``"restore"`` (``restore.py``): the
-sha256 of the original file and, where the bytes the write changed are at most 1 MB,
-those bytes and the sha256 of the written file (``"byte_exact": true``); otherwise
+sha256 of the original file and, where the original bytes the write changed are at
+most 1 MB, those bytes (base64), where they go, and the written file's size and the
+sha256 of the written bytes they replace (``"byte_exact": true``); otherwise
 ``"byte_exact": false`` and why. Such a line is written just before the verified copy
 replaces the file, so the journal still never misses a change.
 
@@ -334,8 +335,8 @@ def _byte_exact(path: Path, walked: list[dict[str, Any]], hard_links: str, dry_r
             last = walked[-1]["restore"]
             if not matches(data, last):
                 return False
-            if dry_run:
-                return True
+            if dry_run:  # rebuilt and hashed, but kept nowhere
+                return rebuild(data, last, _Discard())
 
             def edit(tmp: Path) -> None:
                 with open(tmp, "wb") as f:
@@ -349,6 +350,16 @@ def _byte_exact(path: Path, walked: list[dict[str, Any]], hard_links: str, dry_r
         log.debug("byte-exact undo of %s not possible", path, exc_info=True)
         return False
     return True
+
+
+class _Discard(io.RawIOBase):
+    """A sink for a dry run's rebuilt file: only its hash matters."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return len(data)
 
 
 def _describe(state: TagState) -> str:
