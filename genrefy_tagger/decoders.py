@@ -89,15 +89,14 @@ def probe(path: Path) -> dict[str, Facts | None]:
 
 
 def views(path: Path) -> dict[str, Facts | str]:
-    """Like :func:`probe`, but a decoder that fails gives its one-line error (for reports)."""
-    from .safe_write import short_reason
-
+    """Like :func:`probe`, but a decoder that fails gives its first line of error (reports)."""
     found: dict[str, Facts | str] = {}
     for name, facts in _PROBES.items():
         try:
             found[name] = facts(path)
         except Exception as exc:  # noqa: BLE001 - the failure is the fact
-            found[name] = f"error: {short_reason(exc)}"
+            lines = str(exc).strip().splitlines() or [type(exc).__name__]
+            found[name] = f"error: {lines[0][:160]}"
     return found
 
 

@@ -372,45 +372,23 @@ class LibraryTagger:
                 self._sync(target, run)
         return restored
 
-    def _links_allow(self, item: Item, path: str, run: Run) -> bool:
-        """False (item reloaded, nothing stored) for a hard-linked file under ``skip``.
-
-        beets writes tags into the file itself, so every name sees them (``in-place``);
-        ``break`` first gives this name its own copy (extended attributes kept).
-        """
-        try:
-            links = os.stat(path).st_nlink
-        except OSError:
-            return True  # beets reports the missing file itself
-        if links < 2 or run.hard_links == "in-place":
-            return True
-        if run.hard_links == "break":
-            from .safe_write import replace_atomically, resolve_target
-
-            real, st = resolve_target(path)
-            replace_atomically(
-                real, st, lambda tmp: None, None, keep_mtime=True, hard_links="break"
-            )
-            return True
-        self.say(
-            run,
-            f"{_item_label(item)}: has {links} hard links, left unchanged "
-            "(genrefy: hard_links: in-place or break writes it)",
-            "warning",
-        )
-        item.load()  # forget the genres assigned in memory: the database stays as the file
-        return False
-
     def _sync(self, item: Item, run: Run) -> None:
         """Store ``item`` (and write its tags); its cached analysis follows the file.
 
         beets changes only the tags, so the analysis stays true: re-keying it to the
         file's new size and time saves a second listen by ``genrefy-tag`` or the next run.
         """
+        from pathlib import Path
+
         from .cache import file_stat
+        from .safe_write import prepare_links
 
         path = os.fsdecode(item.path) if item.path else None
-        if run.write and path and not self._links_allow(item, path, run):
+        # beets writes into the file itself: a hard-linked file's other names would change too.
+        refused = prepare_links(Path(path), run.hard_links) if run.write and path else None
+        if refused:
+            self.say(run, f"{_item_label(item)}: {refused}", "warning")
+            item.load()  # forget the genres assigned in memory: the database stays as the file
             return
         before = file_stat(path) if run.write and run.cache and path else None
         item.try_sync(write=run.write, move=False)

@@ -144,6 +144,18 @@ def refuse_hard_links(st: os.stat_result, hard_links: str) -> None:
         )
 
 
+def prepare_links(path: Path, hard_links: str) -> str | None:
+    """For a writer that writes in place (beets): None when ``path`` may be written now,
+    after giving this name its own copy under ``"break"``; else why it is left alone."""
+    real, st = resolve_target(path)
+    if st.st_nlink < 2 or hard_links == "in-place":
+        return None
+    if hard_links == "break":
+        replace_atomically(real, st, lambda tmp: None, None, keep_mtime=True, hard_links="break")
+        return None
+    return f"has {st.st_nlink} hard links, left unchanged (hard_links: in-place or break)"
+
+
 def _write_in_place(tmp: Path, path: Path, original: os.stat_result, *, keep_mtime: bool) -> None:
     """Copy the verified ``tmp`` into ``path``'s own inode, so every hard link sees it."""
     new = tmp.read_bytes()
