@@ -31,6 +31,8 @@ BOUND = 1 << 20
 _MAX_RUNS = 4096
 #: Runs closer than this are merged, so that a changed checksum and counter are one run.
 _GAP = 16
+#: A patch this small is taken without trying the other alignment.
+_SMALL = 1 << 16
 _BLOCK = 1 << 20
 
 Span = tuple[int, int]
@@ -59,13 +61,19 @@ def patch(original: Path, written: Path) -> dict[str, Any]:
         prefix = _prefix(a, b)
         # The tag grew or shrank in front of the audio (shift by the change in size), or
         # after it (no shift): keep whichever leaves fewer original bytes to store.
+        # The files' last bytes tell which is likely; the other is tried only if it is not.
+        delta = len(b) - len(a)
+        tail = min(len(a), len(b), _BLOCK)
+        ends_agree = np.array_equal(a[len(a) - tail :], b[len(b) - tail :])
         best: tuple[int, int, list[Span]] | None = None
-        for shift in dict.fromkeys((len(b) - len(a), 0)):
+        for shift in dict.fromkeys((delta, 0) if ends_agree else (0, delta)):
             runs = _runs(a, b, prefix, shift)
             if runs is not None:
                 kept = sum(end - start for start, end in runs)
                 if best is None or kept < best[0]:
                     best = (kept, shift, runs)
+                if kept <= _SMALL:
+                    break
         if best is None:
             entry.update(byte_exact=False, why=f"changed region over {BOUND >> 20} MB")
             return entry
