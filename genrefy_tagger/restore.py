@@ -1,16 +1,20 @@
 """Byte-exact undo: what the journal keeps to give back a file's original bytes.
 
 A tag write changes one region of a file (the ID3v2 tag, the FLAC metadata blocks,
-the Vorbis comment pages, the MP4 ``moov`` box…) and maybe a few bytes further on
-(an ID3v1 genre byte, shifted MP4 chunk offsets, renumbered Ogg pages), and moves
-everything after the region by the same number of bytes. So the original is: the
-written file's common first bytes, then the written file's bytes shifted back by the
-change in size, except in a few runs where the original's bytes are kept literally.
-:func:`patch` finds those runs by comparing the two files; when they hold at most
-:data:`BOUND` bytes, the journal stores them (base64), together with the sha256 of the
-original and of the written file. :func:`apply` rebuilds the original from a file that
-still hashes as written, and proves it by the original's hash. Above the bound the
-journal says so, and undo puts the previous tags back as it always did (tag-equal).
+the Vorbis comment pages, the MP4 ``moov`` box, a RIFF chunk…) and maybe a few bytes
+elsewhere (an ID3v1 genre byte, a RIFF size, shifted MP4 chunk offsets, renumbered Ogg
+pages); what comes after a region that grew or shrank moves by the change in size. So
+the original is: the written file's common first bytes, then the written file's bytes
+moved back by that change (or not moved, when the region was at the end), except in a
+few runs where the original's bytes are kept literally. :func:`patch` finds those runs
+by comparing the two files, memory-mapped and block by block; when they hold at most
+:data:`BOUND` bytes, the journal stores them (base64) with the sha256 of the original,
+and the written file's size and the sha256 of its bytes that the rebuild does not use.
+:func:`matches` tells whether a file is still exactly what genrefy wrote (those bytes
+and everything the rebuild uses, which the original's hash covers), and
+:func:`rebuild` writes the original piece by piece and proves it by the original's
+hash. Above the bound the journal says so, and undo puts the previous tags back as it
+always did (tag-equal).
 """
 
 from __future__ import annotations
