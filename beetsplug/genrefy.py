@@ -54,6 +54,7 @@ class GenrefyPlugin(BeetsPlugin):
                 "model": None,
                 "jobs": 0,
                 "cache": True,
+                "hard_links": "skip",
             }
         )
         # One analysis pool (one model load per worker) serves a whole command or import.
@@ -79,6 +80,7 @@ class GenrefyPlugin(BeetsPlugin):
             "names": {str(k): str(v) for k, v in names.items()},
             "album": self.config["album"].get(bool),
             "cache": self.config["cache"].get(bool),
+            "hard_links": self.config["hard_links"].as_choice(["skip", "in-place", "break"]),
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         if values["min_confidence"] is not None and not 0.0 <= values["min_confidence"] <= 1.0:

@@ -1,37 +1,42 @@
-"""Cost of a verified tag write and of its undo, per format, on 4-minute tracks.
+"""Cost of a verified, journalled tag write and of its ``--undo``, per format, on 4-minute tracks.
 
-    python bench/bench_write.py [--seconds 240] [--repeat 5] [--decode]
+    python bench/bench_write.py [--seconds 240] [--repeat 5] [--baseline REF] [--decode]
 
 Makes one file per format in a temporary folder (MP3 and Opus encoded by FFmpeg
-through PyAV, FLAC and Ogg Vorbis by libsndfile, AAC in M4A by FFmpeg), then
-times ``write_genres`` (copy, edit, verify other tags and the audio fingerprint,
-fsync, rename) and the undo (``write_genres`` back to the previous state), which
-is what a real run adds to a dry run for each file written. ``--decode`` also
-times the same with the fingerprint forced to decode the audio (the method used
-before payload hashing), for comparison. Prints the median of ``--repeat`` runs.
+through PyAV, FLAC, WAV and Ogg Vorbis by libsndfile, AAC in M4A by FFmpeg), then
+times what a run adds to a dry run for each file written: the journalled
+``write_genres`` (copy, edit, verify other tags and the audio fingerprint, check the
+decoders, store the undo data, fsync, rename), and what ``--undo`` does for it
+(``journal.undo``: byte-exact where it can). ``--baseline REF`` also times the code of
+git revision REF (its ``genrefy_tagger`` unpacked with ``git archive``) on copies of the
+same files in the same run, in a child process each. ``--decode`` also times the
+current code with the fingerprint forced to decode the audio. Prints the median of
+``--repeat`` runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from audiofiles import ffmpeg_encode, make_audio, signal  # noqa: E402
-
-from genrefy_tagger import safe_write  # noqa: E402
-from genrefy_tagger.tags import read_tags, write_genres  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
 
 PROV = "genrefy;model=bench;confidence=0.900;genres=Rock;date=2026-01-01T00:00:00Z"
 
 
 def make_files(folder: Path, seconds: float) -> dict[str, Path]:
     import soundfile as sf
+    from audiofiles import ffmpeg_encode, make_audio, signal
 
     files = {
         "mp3": ffmpeg_encode(
@@ -41,6 +46,7 @@ def make_files(folder: Path, seconds: float) -> dict[str, Path]:
             folder / "b.mp3", container="mp3", codec="libmp3lame", seconds=seconds, bit_rate=320_000
         ),
         "flac": make_audio(folder / "a.flac", seconds=seconds, sample_rate=44100),
+        "wav": make_audio(folder / "a.wav", seconds=seconds, sample_rate=44100),
         "m4a": make_audio(folder / "a.m4a", seconds=seconds, sample_rate=44100),
         "opus": ffmpeg_encode(folder / "a.opus", container="ogg", codec="libopus", seconds=seconds),
     }
@@ -54,47 +60,105 @@ def make_files(folder: Path, seconds: float) -> dict[str, Path]:
 
 
 def time_round_trips(path: Path, repeat: int) -> tuple[list[float], list[float], list[float]]:
+    """Read, journalled write and journal undo of ``path``, ``repeat`` times (this code)."""
+    from genrefy_tagger.journal import Journal, undo
+    from genrefy_tagger.tags import TagState, read_tags, write_genres
+
     reads, writes, undos = [], [], []
-    for _ in range(repeat):
+    for i in range(repeat):
+        journal_path = path.with_name(f".journal-{path.name}-{i}.jsonl")
         t0 = time.perf_counter()
-        read_tags(path)  # what the dry run does with the file's tags
+        previous = read_tags(path)  # what the dry run does with the file's tags
         t1 = time.perf_counter()
-        previous = write_genres(path, ["Rock"], provenance=PROV)
+        new = TagState(("Rock",), PROV)
+        with Journal(journal_path) as journal:
+            if hasattr(journal, "recorder"):
+                record = journal.recorder(path, previous, new, model="bench")
+                write_genres(path, new.genres, provenance=PROV, before_replace=record)
+            else:  # the code before byte-exact undo: journalled first, then written
+                journal.record(path, previous, new, model="bench")
+                write_genres(path, new.genres, provenance=PROV)
         t2 = time.perf_counter()
-        write_genres(path, previous.genres, provenance=previous.provenance)
+        results = list(undo(journal_path))
         t3 = time.perf_counter()
+        assert [r.action for r in results] == ["restored"], results
         reads.append(t1 - t0)
         writes.append(t2 - t1)
         undos.append(t3 - t2)
     return reads, writes, undos
 
 
+def child(folder: Path, repeat: int, decode: bool) -> None:
+    """Time every file in ``folder`` with the genrefy_tagger on sys.path; JSON lines out."""
+    from genrefy_tagger import safe_write
+
+    if decode:
+        safe_write.payload_hash = lambda path: None  # force the decoding fallback
+    for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):
+        method = safe_write.audio_fingerprint(path)[0]
+        reads, writes, undos = time_round_trips(path, repeat)
+        row = {"file": path.name, "mb": path.stat().st_size / 1e6, "method": method}
+        row.update(
+            read=statistics.median(reads),
+            write=statistics.median(writes),
+            undo=statistics.median(undos),
+        )
+        print(json.dumps(row), flush=True)
+
+
+def run_version(code: Path, folder: Path, repeat: int, decode: bool = False) -> list[dict]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(code), str(ROOT / "tests")])}
+    args = [sys.executable, __file__, "--child", str(folder), "--repeat", str(repeat)]
+    out = subprocess.run(
+        args + (["--decode"] if decode else []), env=env, check=True, capture_output=True
+    )
+    return [json.loads(line) for line in out.stdout.decode().splitlines() if line.startswith("{")]
+
+
+def unpack(ref: str, folder: Path) -> Path:
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "genrefy_tagger"], check=True, capture_output=True
+    ).stdout
+    folder.mkdir(parents=True)
+    archive_path = folder / "code.tar"
+    archive_path.write_bytes(archive)
+    with tarfile.open(archive_path) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=240.0)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--baseline", metavar="REF", help="also time git revision REF")
     parser.add_argument("--decode", action="store_true", help="also time decoded fingerprints")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args.child, args.repeat, args.decode)
+        return
     with tempfile.TemporaryDirectory() as tmp:
-        files = make_files(Path(tmp), args.seconds)
+        originals = Path(tmp) / "originals"
+        originals.mkdir()
+        names = {path.name: name for name, path in make_files(originals, args.seconds).items()}
+        versions = [("this", ROOT, False)]
+        if args.baseline:
+            versions.insert(0, (args.baseline, unpack(args.baseline, Path(tmp) / "base"), False))
+        if args.decode:
+            versions.append(("this, decoded", ROOT, True))
         print(f"{args.seconds:.0f}-s tracks, median of {args.repeat}; seconds")
-        print(f"{'format':8} {'MB':>5} {'method':13} {'read':>6} {'write':>6} {'undo':>6}")
-        modes = [False, True] if args.decode else [False]
-        for decode in modes:
-            real = safe_write.payload_hash
-            if decode:
-                safe_write.payload_hash = lambda path: None  # force the decoding fallback
-            try:
-                for name, path in files.items():
-                    method = safe_write.audio_fingerprint(path)[0]
-                    reads, writes, undos = time_round_trips(path, args.repeat)
-                    size = path.stat().st_size / 1e6
-                    print(
-                        f"{name:8} {size:5.1f} {method:13} {statistics.median(reads):6.3f} "
-                        f"{statistics.median(writes):6.3f} {statistics.median(undos):6.3f}"
-                    )
-            finally:
-                safe_write.payload_hash = real
+        print(
+            f"{'code':14} {'format':8} {'MB':>5} {'method':13} {'read':>6} {'write':>6} {'undo':>6}"
+        )
+        for label, code, decode in versions:
+            folder = Path(tmp) / f"copies-{len(label)}-{decode}"
+            shutil.copytree(originals, folder)
+            for row in run_version(code, folder, args.repeat, decode):
+                print(
+                    f"{label[:14]:14} {names[row['file']]:8} {row['mb']:5.1f} {row['method']:13} "
+                    f"{row['read']:6.3f} {row['write']:6.3f} {row['undo']:6.3f}"
+                )
 
 
 if __name__ == "__main__":

@@ -98,6 +98,16 @@ WINDOWS = ", ".join(f"{w} for {n}" for n, _, _, w in SHIPPED)
     help="Keep each file's modification time (by default it becomes now, so that sync "
     "tools and beets notice the change).",
 )
+@click.option(
+    "--hard-links",
+    type=click.Choice(["skip", "in-place", "break"]),
+    default="skip",
+    show_default=True,
+    help="A file with several hard links (names): leave it unchanged and say so (skip), write "
+    "it in its own inode so every name sees the new tags (in-place, verified, not atomic), or "
+    "give this name a new file and leave the other names as they were (break). Also for --undo "
+    "and --apply.",
+)
 @click.option("--no-recursive", is_flag=True, help="Do not look inside sub-folders.")
 @click.option(
     "--journal",
@@ -152,6 +162,7 @@ def main(
     max_windows: int | None,
     all_windows: bool,
     keep_mtime: bool,
+    hard_links: str,
     no_recursive: bool,
     journal_path: Path | None,
     undo_path: Path | None,
@@ -186,14 +197,21 @@ def main(
     """
     try:
         if undo_path is not None:
-            sys.exit(console.undo(undo_path, dry_run=dry_run))
+            sys.exit(console.undo(undo_path, dry_run=dry_run, hard_links=hard_links))
         if apply_path is not None:
             if len(paths) > 1:
                 raise click.UsageError("--apply takes at most one PATH: the plan's folder")
             from .review_cli import apply
 
             sys.exit(
-                apply(apply_path, paths[0] if paths else None, journal_path, dry_run, keep_mtime)
+                apply(
+                    apply_path,
+                    paths[0] if paths else None,
+                    journal_path,
+                    dry_run,
+                    keep_mtime,
+                    hard_links,
+                )
             )
         if clear_cache:
             from .review_cli import clear_cache as clear
@@ -212,6 +230,7 @@ def main(
             top_k=top_k,
             min_confidence=min_confidence,
             keep_mtime=keep_mtime,
+            hard_links=hard_links,
             recursive=not no_recursive,
             jobs=jobs,
             model=model,

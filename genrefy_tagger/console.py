@@ -280,7 +280,7 @@ def _closing_lines(
 # --- --undo -----------------------------------------------------------------------------------
 
 
-def undo(journal_path: Path, *, dry_run: bool) -> int:
+def undo(journal_path: Path, *, dry_run: bool, hard_links: str = "skip") -> int:
     """Put back the genres ``journal_path`` recorded, one line per file; the exit status."""
     from collections import Counter
 
@@ -292,7 +292,7 @@ def undo(journal_path: Path, *, dry_run: bool) -> int:
     # Not for lookups (nothing is analysed): restores re-key the analyses they keep valid.
     cache = None if dry_run else open_cache(None)
     try:
-        for result in restore(journal_path, dry_run=dry_run, cache=cache):
+        for result in restore(journal_path, dry_run=dry_run, cache=cache, hard_links=hard_links):
             counts[result.action] += 1
             reason = f"  ({result.reason})" if result.reason else ""
             click.echo(shown(f"{result.action:<10} {shown_name(result.path)}{reason}"))

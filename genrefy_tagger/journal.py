@@ -12,20 +12,32 @@ most one change that never happened), at worst followed by one torn line, which
      "previous": {"genres": ["Jazz"], "provenance": null},
      "new": {"genres": ["Rock", "Pop"], "provenance": "genrefy;model=…"}}
 
+Lines written since byte-exact undo also carry ``"restore"`` (``restore.py``): the
+sha256 of the original file and, where the original bytes the write changed are at
+most 1 MB, those bytes (base64), where they go, and the written file's size and the
+sha256 of the written bytes they replace (``"byte_exact": true``); otherwise
+``"byte_exact": false`` and why. Such a line is written just before the verified copy
+replaces the file, so the journal still never misses a change.
+
 A path that is not valid UTF-8 keeps its bytes as JSON escapes (``"caf\\udce9.mp3"``,
 see :mod:`genrefy_tagger.fsnames`), so ``undo`` finds the very same file.
 
 ``undo`` puts back the previous tags only where the file still holds exactly what
-genrefy wrote; anything changed since is reported and left alone.
+genrefy wrote; anything changed since is reported and left alone. A file whose bytes
+are still exactly those written, with a byte-exact ``restore``, gets its original
+bytes back, proven by the original's sha256; other files (older journals, regions
+over the bound) get their previous tags back, tag-equal, as before.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import mmap
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +46,8 @@ from typing import TYPE_CHECKING, Any
 
 from .fsnames import json_text
 from .isolation import describe, interrupts_deferred
+from .restore import mapped, matches, patch, rebuild, usable
+from .safe_write import replace_atomically, resolve_target
 from .state import state_dir
 from .tags import TagError, TagState, read_tags, write_genres
 
@@ -74,7 +88,15 @@ class Journal:
                 self._write(b"\n")
         return self._fd
 
-    def record(self, path: Path, previous: TagState, new: TagState, *, model: str) -> None:
+    def record(
+        self,
+        path: Path,
+        previous: TagState,
+        new: TagState,
+        *,
+        model: str,
+        restore: dict[str, Any] | None = None,
+    ) -> None:
         entry = {
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "path": os.path.abspath(path),
@@ -82,8 +104,23 @@ class Journal:
             "previous": _state_to_json(previous),
             "new": _state_to_json(new),
         }
+        if restore is not None:
+            entry["restore"] = restore
         self._write(json_text(entry).encode("utf-8") + b"\n")
         self.recorded += 1
+
+    def recorder(
+        self, path: Path, previous: TagState, new: TagState, *, model: str
+    ) -> Callable[[Path, Path], None]:
+        """A ``before_replace`` for ``write_genres``: records the change with its restore data."""
+
+        def record(original: Path, copy: Path) -> None:
+            try:
+                self.record(path, previous, new, model=model, restore=patch(original, copy))
+            except OSError as exc:
+                raise TagError(f"cannot record the change in the journal: {describe(exc)}") from exc
+
+        return record
 
     def close(self) -> None:
         self._closed = True
@@ -202,6 +239,7 @@ def undo(
     *,
     dry_run: bool = False,
     cache: AnalysisCache | None = None,
+    hard_links: str = "skip",
 ) -> Iterator[UndoResult]:
     """Restore each journalled file's previous tags, newest change first.
 
@@ -210,6 +248,7 @@ def undo(
     With ``dry_run`` nothing is written and "restored" means "would restore".
     ``cache``: re-keyed after each restore, as after a tagging write (only tags
     changed, the audio was verified identical), so a re-run need not listen again.
+    ``hard_links``: as for a write (``safe_write``).
     """
     by_path: dict[str, list[dict[str, Any]]] = {}
     last_seen: dict[str, int] = {}
@@ -220,7 +259,9 @@ def undo(
         try:
             # Ctrl-C waits until this file is restored (or left untouched).
             with interrupts_deferred():
-                result = _undo_file(Path(name), by_path[name], dry_run=dry_run, cache=cache)
+                result = _undo_file(
+                    Path(name), by_path[name], dry_run=dry_run, cache=cache, hard_links=hard_links
+                )
         except Exception as exc:  # noqa: BLE001 - one file must not stop the undo
             log.debug("undo of %s failed", name, exc_info=True)
             reason = f"unexpected {type(exc).__name__}: {describe(exc, name)}"
@@ -229,15 +270,22 @@ def undo(
 
 
 def _undo_file(
-    path: Path, entries: list[dict[str, Any]], *, dry_run: bool, cache: AnalysisCache | None
+    path: Path,
+    entries: list[dict[str, Any]],
+    *,
+    dry_run: bool,
+    cache: AnalysisCache | None,
+    hard_links: str,
 ) -> UndoResult:
     ours = _state_from_json(entries[-1]["new"])
     target = _state_from_json(entries[-1]["previous"])
+    walked = [entries[-1]]
     # Walk back through earlier changes that this one continued.
     for entry in reversed(entries[:-1]):
         if _state_from_json(entry["new"]) != target:
             break
         target = _state_from_json(entry["previous"])
+        walked.append(entry)
     try:
         current = read_tags(path)
     except TagError as exc:
@@ -246,11 +294,15 @@ def _undo_file(
         return UndoResult(path, "skipped", NOTHING_TO_UNDO)
     if current != ours:
         return UndoResult(path, "skipped", f"changed since (now {_describe(current)}), left alone")
-    if dry_run:
-        return UndoResult(path, "restored", f"dry run: would go back to {_describe(target)}")
     try:
         before = os.stat(path)
-        write_genres(path, target.genres, provenance=target.provenance)
+        exact = ", byte for byte" if _byte_exact(path, walked, hard_links, dry_run) else ""
+        if dry_run:
+            return UndoResult(
+                path, "restored", f"dry run: would go back to {_describe(target)}{exact}"
+            )
+        if not exact:
+            write_genres(path, target.genres, provenance=target.provenance, hard_links=hard_links)
     except TagError as exc:
         return UndoResult(path, "failed", str(exc))
     if cache is not None:
@@ -258,7 +310,56 @@ def _undo_file(
             cache.renew(path, before)
         except Exception as exc:  # noqa: BLE001 - the file is restored; only the cache lags
             log.warning("analysis cache: could not update %s: %s", path, exc)
-    return UndoResult(path, "restored", f"back to {_describe(target)}")
+    return UndoResult(path, "restored", f"back to {_describe(target)}{exact}")
+
+
+def _byte_exact(path: Path, walked: list[dict[str, Any]], hard_links: str, dry_run: bool) -> bool:
+    """Give ``path`` its bytes from before the first walked change back; False if it cannot.
+
+    Possible only when every walked change kept its restore data and the file still
+    holds exactly what genrefy wrote; the rebuilt file must hash as the original did.
+    """
+    if not all(usable(entry.get("restore")) for entry in walked):
+        return False
+    try:
+        real, st = resolve_target(path)
+        with mapped(real) as current:
+            data: bytes | mmap.mmap = current
+            for entry in walked[:-1]:  # newest first; the last is written straight to the copy
+                if not matches(data, entry["restore"]):
+                    return False
+                buffer = io.BytesIO()
+                if not rebuild(data, entry["restore"], buffer):
+                    return False
+                data = buffer.getvalue()
+            last = walked[-1]["restore"]
+            if not matches(data, last):
+                return False
+            if dry_run:  # rebuilt and hashed, but kept nowhere
+                return rebuild(data, last, _Discard())
+
+            def edit(tmp: Path) -> None:
+                with open(tmp, "wb") as f:
+                    if not rebuild(data, last, f):
+                        raise TagError("the rebuilt file does not hash as the original")
+
+            replace_atomically(
+                real, st, edit, None, keep_mtime=False, hard_links=hard_links, copy=False
+            )
+    except (TagError, OSError):
+        log.debug("byte-exact undo of %s not possible", path, exc_info=True)
+        return False
+    return True
+
+
+class _Discard(io.RawIOBase):
+    """A sink for a dry run's rebuilt file: only its hash matters."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return len(data)
 
 
 def _describe(state: TagState) -> str:

@@ -57,6 +57,9 @@ class Run:
     pretend: bool = False
     write: bool = False
     cache: bool = True  # share genrefy-tag's analysis cache
+    # A file with several hard links: skip it (default), let beets write it in place (every
+    # name sees the tags; beets writes in place anyway) or break the link first.
+    hard_links: str = "skip"
 
 
 def _own(obj: LibModel, key: str) -> Any:
@@ -375,9 +378,18 @@ class LibraryTagger:
         beets changes only the tags, so the analysis stays true: re-keying it to the
         file's new size and time saves a second listen by ``genrefy-tag`` or the next run.
         """
+        from pathlib import Path
+
         from .cache import file_stat
+        from .safe_write import prepare_links
 
         path = os.fsdecode(item.path) if item.path else None
+        # beets writes into the file itself: a hard-linked file's other names would change too.
+        refused = prepare_links(Path(path), run.hard_links) if run.write and path else None
+        if refused:
+            self.say(run, f"{_item_label(item)}: {refused}", "warning")
+            item.load()  # forget the genres assigned in memory: the database stays as the file
+            return
         before = file_stat(path) if run.write and run.cache and path else None
         item.try_sync(write=run.write, move=False)
         if before is not None:

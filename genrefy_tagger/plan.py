@@ -285,6 +285,7 @@ def apply_plan(
     dry_run: bool = False,
     keep_mtime: bool = False,
     cache: AnalysisCache | None = None,
+    hard_links: str = "skip",
 ) -> Iterator[Row]:
     """Write the plan's ``tag`` rows, in order, one verified atomic write each.
 
@@ -314,11 +315,18 @@ def apply_plan(
             yield Row(row.path, "tag", reason, **details)
             continue
         new = TagState(row.proposed, _provenance(plan, row))
-        if journal is not None:
-            journal.record(row.path, state, new, model=plan.model or "plan")
+        model = plan.model or "plan"
+        record = None if journal is None else journal.recorder(row.path, state, new, model=model)
         try:
             before = os.stat(row.path)
-            write_genres(row.path, new.genres, provenance=new.provenance, keep_mtime=keep_mtime)
+            write_genres(
+                row.path,
+                new.genres,
+                provenance=new.provenance,
+                keep_mtime=keep_mtime,
+                hard_links=hard_links,
+                before_replace=record,
+            )
         except (OSError, TagError) as exc:
             yield Row(row.path, "failed", str(exc), **details)
             continue

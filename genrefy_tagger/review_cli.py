@@ -105,7 +105,12 @@ def run_meta(
 
 
 def apply(
-    plan_path: Path, folder: Path | None, journal_path: Path | None, dry_run: bool, keep_mtime: bool
+    plan_path: Path,
+    folder: Path | None,
+    journal_path: Path | None,
+    dry_run: bool,
+    keep_mtime: bool,
+    hard_links: str = "skip",
 ) -> int:
     """``--apply``: check the whole plan, then write its ``tag`` rows; returns the exit status."""
     from .cache import open_cache
@@ -130,7 +135,14 @@ def apply(
     # Not for lookups (nothing is analysed): writes re-key the analyses they keep valid.
     cache = None if dry_run else open_cache(None)
     try:
-        rows = apply_plan(plan, journal, dry_run=dry_run, keep_mtime=keep_mtime, cache=cache)
+        rows = apply_plan(
+            plan,
+            journal,
+            dry_run=dry_run,
+            keep_mtime=keep_mtime,
+            cache=cache,
+            hard_links=hard_links,
+        )
         for row in rows:
             counts[row.action] += 1
             click.echo(format_row(row, dry_run=dry_run, base=plan.root))

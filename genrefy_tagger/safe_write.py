@@ -3,15 +3,21 @@
 ``replace_atomically`` is the only code in genrefy that writes into a user's music
 file, and it never writes into the file itself: it copies the file to a hidden
 temporary file in the same folder (``.<name>.genrefy-<pid>-<random>.tmp``), lets the
-caller edit and verify that copy, fsyncs it and renames it over the original with
-``os.replace``. A crash, a full disk or any exception at any step leaves the
-original byte-identical and removes the copy; a copy left by a killed process
-(``kill -9``, power cut) is removed by ``remove_stale_temps`` on the next run.
+caller edit and verify that copy, checks that every decoder that read the file
+reads the copy the same (``decoders.py``), fsyncs it and renames it over the
+original with ``os.replace``. A crash, a full disk or any exception at any step
+leaves the original byte-identical and removes the copy; a copy left by a killed
+process (``kill -9``, power cut) is removed by ``remove_stale_temps`` on the next run.
 
-What survives the replacement: the permission bits (``shutil.copymode``) and, when
-running as root, the owner and group. What does not: extended attributes and ACLs,
-and hard links (the other names keep the old bytes; the renamed copy is a new
-inode). Modification time: by default it becomes "now", because the content
+What survives the replacement: the permission bits (``shutil.copymode``), every
+extended attribute (ACLs, Finder tags and SELinux labels among them; one that
+cannot be copied refuses the write) and, when running as root, the owner and group.
+A file with several hard links is never split silently: ``hard_links="skip"`` (the
+default) leaves it unchanged with the reason, ``"in-place"`` copies the verified
+copy's bytes back into the same inode (every name sees the new tags; not atomic,
+so the old bytes are written back if the result does not read back exactly), and
+``"break"`` renames as usual, so this name gets a new inode and the other names keep
+the old bytes. Modification time: by default it becomes "now", because the content
 changed and beets, rsync and sync tools rely on mtime to notice that;
 ``keep_mtime=True`` restores the original access and modification times.
 
@@ -32,13 +38,18 @@ import tempfile
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
+from typing import BinaryIO
 
+from .decoders import difference, probe
 from .payload import payload_hash
 
 #: Longest part of the original name kept in the temporary name, in bytes: the
 #: decorations add about 25 bytes and most file systems stop at 255.
 _MAX_NAME_BYTES = 200
 _BLOCK_FRAMES = 1 << 16
+
+#: What to do with a file that has more than one hard link (see the module docstring).
+HARD_LINKS = ("skip", "in-place", "break")
 
 
 class TagError(Exception):
@@ -75,25 +86,42 @@ def replace_atomically(
     check: Callable[[Path], None] | None,
     *,
     keep_mtime: bool,
+    hard_links: str = "skip",
+    before_replace: Callable[[Path], None] | None = None,
+    copy: bool = True,
 ) -> None:
     """Copy ``path``, ``edit`` the copy, fsync it, ``check`` it, then swap it in.
 
     ``path`` must already be resolved (see ``resolve_target``) and ``original`` is
     its stat from before anything was read, used both to restore metadata and to
-    notice a file that someone else changed while we worked on it.
+    notice a file that someone else changed while we worked on it. ``before_replace``
+    gets the finished, verified copy just before it replaces the original (the
+    journal records the change there). ``copy=False``: ``edit`` writes the whole
+    content itself (an undo's original bytes), so the file is not copied first.
     """
     refuse_read_only(original)
+    refuse_hard_links(original, hard_links)
     tmp = _make_temp(path)
     try:
-        _copy_contents(path, tmp)
+        decoders = probe(path)
+        if copy:
+            _copy_contents(path, tmp)
         edit(tmp)
-        _fsync_path(tmp)
         if check is not None:
             check(tmp)
+        changed = difference(decoders, tmp)
+        if changed is not None:
+            raise TagError(f"{changed}, left unchanged")
         _copy_metadata(original, path, tmp, keep_mtime=keep_mtime)
         _fsync_path(tmp)
         _ensure_unchanged(path, original)
-        os.replace(tmp, path)
+        if before_replace is not None:
+            before_replace(tmp)
+        if original.st_nlink > 1 and hard_links == "in-place":
+            _write_in_place(tmp, path, original, keep_mtime=keep_mtime)
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
     except BaseException as exc:
         with suppress(OSError):
             os.unlink(tmp)
@@ -103,6 +131,54 @@ def replace_atomically(
             raise TagError(f"cannot write the file: {short_reason(exc)}") from exc
         raise
     _fsync_dir(path.parent)
+
+
+def refuse_hard_links(st: os.stat_result, hard_links: str) -> None:
+    """TagError for a file with several hard links when the policy is to skip it."""
+    if hard_links not in HARD_LINKS:
+        raise ValueError(f"hard_links must be one of {HARD_LINKS}, not {hard_links!r}")
+    if st.st_nlink > 1 and hard_links == "skip":
+        raise TagError(
+            f"has {st.st_nlink} hard links, left unchanged "
+            "(--hard-links in-place writes every name, break splits this one off)"
+        )
+
+
+def prepare_links(path: Path, hard_links: str) -> str | None:
+    """For a writer that writes in place (beets): None when ``path`` may be written now,
+    after giving this name its own copy under ``"break"``; else why it is left alone."""
+    real, st = resolve_target(path)
+    if st.st_nlink < 2 or hard_links == "in-place":
+        return None
+    if hard_links == "break":
+        replace_atomically(real, st, lambda tmp: None, None, keep_mtime=True, hard_links="break")
+        return None
+    return f"has {st.st_nlink} hard links, left unchanged (hard_links: in-place or break)"
+
+
+def _write_in_place(tmp: Path, path: Path, original: os.stat_result, *, keep_mtime: bool) -> None:
+    """Copy the verified ``tmp`` into ``path``'s own inode, so every hard link sees it."""
+    new = tmp.read_bytes()
+    with open(path, "r+b") as f:
+        old = f.read()
+        try:
+            _overwrite(f, new)
+            f.seek(0)
+            if f.read() != new:
+                raise TagError("the in-place write did not read back; original bytes put back")
+        except BaseException:
+            _overwrite(f, old)
+            raise
+    if keep_mtime:
+        os.utime(path, ns=(original.st_atime_ns, original.st_mtime_ns))
+
+
+def _overwrite(f: BinaryIO, data: bytes) -> None:
+    f.seek(0)
+    f.write(data)
+    f.truncate()
+    f.flush()
+    os.fsync(f.fileno())
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
@@ -160,9 +236,8 @@ def _make_temp(path: Path) -> Path:
 def _copy_contents(src: Path, dst: Path) -> None:
     try:
         with open(src, "rb") as fin, open(dst, "wb") as fout:
+            # No fsync here: the finished copy is fsynced once, just before the rename.
             shutil.copyfileobj(fin, fout, 1 << 20)
-            fout.flush()
-            os.fsync(fout.fileno())
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             raise TagError("disk full: no room for the temporary copy, left unchanged") from exc
@@ -175,8 +250,28 @@ def _copy_metadata(original: os.stat_result, path: Path, tmp: Path, *, keep_mtim
         with suppress(OSError):
             os.chown(tmp, original.st_uid, original.st_gid)
     shutil.copymode(path, tmp)
+    _copy_xattrs(path, tmp)
     if keep_mtime:
         os.utime(tmp, ns=(original.st_atime_ns, original.st_mtime_ns))
+
+
+def _copy_xattrs(path: Path, tmp: Path) -> None:
+    """Every extended attribute of ``path`` onto ``tmp``; TagError for one that cannot be."""
+    if not hasattr(os, "listxattr"):  # not Linux: nothing this module can copy
+        return
+    try:
+        names = os.listxattr(path)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP):
+            return  # the file system has none
+        raise TagError(f"cannot read its extended attributes: {short_reason(exc)}") from exc
+    for name in names:
+        try:
+            os.setxattr(tmp, name, os.getxattr(path, name))
+        except OSError as exc:
+            raise TagError(
+                f"cannot keep its extended attribute {name}: {short_reason(exc)}, left unchanged"
+            ) from exc
 
 
 def _ensure_unchanged(path: Path, original: os.stat_result) -> None:

@@ -45,6 +45,7 @@ class Options:
     top_k: int = 1
     min_confidence: float | None = None  # None: the bundle's recommendation
     keep_mtime: bool = False
+    hard_links: str = "skip"  # a file with several names: skip, in-place or break (safe_write)
     recursive: bool = True
     jobs: int | None = None
     model: str | Path | None = None  # a shipped model name or a bundle folder
@@ -298,11 +299,16 @@ def _write(
 ) -> None:
     assert analysis.decision is not None
     provenance = format_provenance(model_tag, analysis.decision.confidence, row.proposed)
-    if journal is not None:
-        # Journalled before the write: a crash mid-write can leave an entry for a
-        # change that never happened (undo skips it), never a change without an entry.
-        try:
-            journal.record(row.path, state, TagState(row.proposed, provenance), model=model_tag)
-        except OSError as exc:
-            raise TagError(f"cannot record the change in the journal: {describe(exc)}") from exc
-    write_genres(row.path, row.proposed, provenance=provenance, keep_mtime=options.keep_mtime)
+    # Journalled once the copy is verified, just before it replaces the file: a crash
+    # then can leave an entry for a change that never happened (undo skips it), never a
+    # change without an entry.
+    new = TagState(row.proposed, provenance)
+    record = None if journal is None else journal.recorder(row.path, state, new, model=model_tag)
+    write_genres(
+        row.path,
+        row.proposed,
+        provenance=provenance,
+        keep_mtime=options.keep_mtime,
+        hard_links=options.hard_links,
+        before_replace=record,
+    )

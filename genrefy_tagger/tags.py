@@ -11,12 +11,12 @@ other multi-value frame in the file.
 
 Write safety (see ``safe_write``): every write goes to a hidden copy in the same
 folder, is read back and checked (our fields hold exactly what we wrote, every
-other tag is unchanged, the audio payload hashes the same), then replaces the
-original with one rename. Any failure leaves the original byte-identical. The ID3
-version is kept: v2.3 stays v2.3, v2.4 stays v2.4, a file without ID3v2 gets
-v2.4, and mutagen cannot write v2.2, which becomes v2.3; an ID3v1 tag is updated,
-never added. Read-only files (no write bit for anyone) are refused. Symlinks are
-written through to their target.
+other tag is unchanged, the audio payload hashes the same, every decoder reads it
+the same), then replaces the original with one rename (hard links: ``hard_links``).
+Any failure leaves the original byte-identical. The ID3 version is kept: v2.3 stays
+v2.3, v2.4 stays v2.4, a file without ID3v2 gets v2.4, and mutagen cannot write
+v2.2, which becomes v2.3; an ID3v1 tag is updated, never added. Read-only files (no
+write bit for anyone) are refused. Symlinks are written through to their target.
 
 mtime policy: by default the file's mtime becomes "now" since its content changed
 (beets and sync tools rely on that); ``keep_mtime=True`` restores the original
@@ -41,6 +41,7 @@ from .provenance import parse_provenance as parse_provenance  # re-exported
 from .safe_write import (
     TagError,
     audio_fingerprint,
+    refuse_hard_links,
     refuse_read_only,
     replace_atomically,
     resolve_target,
@@ -171,13 +172,17 @@ def write_genres(
     provenance: str | None,
     keep_mtime: bool = False,
     verify: bool = True,
+    hard_links: str = "skip",
+    before_replace: Callable[[Path, Path], None] | None = None,
 ) -> TagState:
     """Set the file's genres and provenance field; return the state from before.
 
     ``genres=()`` removes the genre field and ``provenance=None`` our field. A file
     that already holds exactly this state is not touched (not even its mtime). Raises TagError
     (original left unchanged) for any file that cannot be safely written, and
-    ValueError for invalid arguments.
+    ValueError for invalid arguments. ``hard_links``: see ``safe_write``.
+    ``before_replace(original, copy)`` runs once the copy is verified, just before it
+    replaces the original (the journal records the change there).
     """
     wanted = TagState(_check_genres(genres), _check_provenance(provenance))
     real, st = resolve_target(path)
@@ -187,6 +192,7 @@ def write_genres(
     if previous == wanted:
         return previous
     refuse_read_only(st)  # before the costly decode below
+    refuse_hard_links(st, hard_links)
     kind = type(opened.audio)
     others = opened.system.others(opened.audio) if verify else None
     fingerprint = audio_fingerprint(real) if verify else None
@@ -202,7 +208,15 @@ def write_genres(
     def check(tmp: Path) -> None:
         _verify(tmp, kind, wanted, others, opened.id3_version, fingerprint)
 
-    replace_atomically(real, st, edit, check if verify else None, keep_mtime=keep_mtime)
+    replace_atomically(
+        real,
+        st,
+        edit,
+        check if verify else None,
+        keep_mtime=keep_mtime,
+        hard_links=hard_links,
+        before_replace=None if before_replace is None else lambda tmp: before_replace(real, tmp),
+    )
     return previous
 
 

@@ -154,6 +154,19 @@ class TestCommand(PluginTestHelper):
         for key in ("genrefy_genre", "genrefy_confidence", "genrefy_model", "genrefy_previous"):
             assert item.get(key, with_album=False) is None
 
+    def test_hard_linked_file_is_skipped_by_default_and_written_in_place_on_request(self) -> None:
+        item = self.add("mp3", "linked")
+        other = Path(os.fsdecode(item.path)).with_name("second name.mp3")
+        os.link(os.fsdecode(item.path), other)
+        before = self.snapshot()
+        self.run_command("genrefy")
+        assert self.snapshot() == before  # neither the file nor the database changed
+        self.config["genrefy"]["hard_links"] = "in-place"
+        self.run_command("genrefy")
+        item = self.reload(item)
+        assert item.genres and file_genres(other) == file_genres(item.path) == item.genres
+        assert os.stat(other).st_ino == os.stat(item.path).st_ino
+
     def test_count_and_names(self) -> None:
         names = {g: f"My {g}" for g in GTZAN_GENRES}
         self.config["genrefy"].set({"count": 2, "names": names})

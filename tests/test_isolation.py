@@ -169,6 +169,10 @@ def test_a_failing_undo_fails_only_that_file(library: Path, monkeypatch: pytest.
     monkeypatch.setattr(
         journal, "write_genres", raising_for(target, journal.write_genres, BOOL_ATOM)
     )
+    # The byte-exact undo replaces the file itself (journal.replace_atomically).
+    monkeypatch.setattr(
+        journal, "replace_atomically", raising_for(target, journal.replace_atomically, BOOL_ATOM)
+    )
     undone = CliRunner().invoke(main, ["--undo", str(journal_path)])
     assert undone.exit_code == 1
     lines = undone.output.splitlines()
