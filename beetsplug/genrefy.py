@@ -104,6 +104,7 @@ class GenrefyPlugin(BeetsPlugin):
         add("--min-confidence", type="float", metavar="X", help="threshold (default: the model's)")
         add("--undo", action="store_true", help="restore the genres from before genrefy")
         add("--report", metavar="FILE", help="also write FILE: .json, .csv or .html (review page)")
+        add("-q", "--quiet", action="store_true", help="no progress bar")
         cmd.func = self.command
         return [cmd]
 
@@ -117,6 +118,7 @@ class GenrefyPlugin(BeetsPlugin):
             min_confidence=opts.min_confidence,
             pretend=opts.pretend,
             write=ui.should_write() and not opts.pretend,
+            progress=not opts.quiet,  # on a terminal only; an import keeps beets' own display
         )
         counts: Counter[str] = Counter()
         report = opts.report

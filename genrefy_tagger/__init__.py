@@ -1,3 +1,3 @@
 """genrefy: listen to a music library and tag each track's genre."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

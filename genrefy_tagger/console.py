@@ -4,8 +4,9 @@
 
 1. :func:`check_arguments`: the usage errors (exit 2) found before anything is loaded;
 2. :func:`tag_options`: the options as :class:`genrefy_tagger.tagger.Options`;
-3. :func:`tag`: the run, which prints one line per file worth showing, a progress bar
-   on stderr and the summary, and returns the exit status;
+3. :func:`tag`: the run, which walks the paths first, then prints one line per file worth
+   showing, a progress bar (N of M files, rate, time left) on stderr and the summary, and
+   returns the exit status;
 
 or :func:`undo` for ``--undo``. The audio stack and the model runtime are imported
 inside the functions, so importing this module keeps ``--help`` instant.
@@ -13,7 +14,6 @@ inside the functions, so importing this module keeps ``--help`` instant.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,13 +94,12 @@ def tag(
     stop the run; Ctrl-C (exit 130) and a report that cannot be written (exit 3) stop it
     between two files; a model or cluster that fails stops it at once (exit 2).
     """
-    from tqdm import tqdm
-
     from .isolation import ErrorLog
     from .journal import JournalError
     from .model import BundleError
+    from .progress import progress_bar
     from .report import ReportError, Summary
-    from .tagger import ClusterError, run
+    from .tagger import ClusterError, find, run, to_analyse
 
     # Everything that can stop a run is checked before the first file is analysed.
     try:
@@ -118,10 +117,11 @@ def tag(
             return _error(str(exc))
     summary = Summary()
     start = time.perf_counter()
-    bar = tqdm(desc="analysing", unit="file", disable=quiet or None, leave=False, file=sys.stderr)
+    found = find(paths, options)  # the walk first: the bar shows N of M and the time left
+    bar = progress_bar(to_analyse(found, options), quiet=quiet)  # after a resume's skip is set
     interrupted = False
     stopped: str | None = None  # why the run ended before its last file
-    rows = run(paths, options, journal, errors)  # after a resume's options.skip is set
+    rows = run(paths, options, journal, errors, found=found)
     try:
         _show_rows(rows, summary, bar, writer, options, base, quiet=quiet, verbose=verbose)
     except BundleError as exc:

@@ -22,6 +22,7 @@ from beets.library import Album, Item
 from beets.util import displayable_path
 
 from .config import display_name
+from .progress import progress_bar
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -60,6 +61,7 @@ class Run:
     # A file with several hard links: skip it (default), let beets write it in place (every
     # name sees the tags; beets writes in place anyway) or break the link first.
     hard_links: str = "skip"
+    progress: bool = False  # a bar on a terminal: ``beet genrefy``, not an import
 
 
 def _own(obj: LibModel, key: str) -> Any:
@@ -160,7 +162,10 @@ class LibraryTagger:
     def say(self, run: Run, line: str, level: str = "info") -> None:
         """Pretend mode prints the plan; otherwise it is beets' log (quiet during imports)."""
         if run.pretend:
-            ui.print_(line)
+            from tqdm import tqdm
+
+            with tqdm.external_write_mode():  # above the progress bar, not through it
+                ui.print_(line)
         else:
             getattr(self._log, level)("{}", line)
 
@@ -245,36 +250,44 @@ class LibraryTagger:
 
     def tag_items(self, items: Iterable[Item], run: Run, counts: Counter[str]) -> list[Item]:
         """Classify and tag items one by one; returns the items changed."""
-        changed = []
-        todo = (item for item in items if self._usable(item, run, counts))
-        for item, analysis in self._analyse(todo, run):
-            label = _item_label(item)
-            if analysis.error:
-                path = displayable_path(item.path)
-                self._log.warning("{}: cannot analyse {}: {}", label, path, analysis.error)
-                counts["failed"] += 1
-                self._add_row(item, "failed", analysis.error)
-            elif analysis.unsure:
-                self.say(run, f"{label}: unsure ({self._unsure_reason(analysis, run)})")
-                counts["unsure"] += 1
-                reason = analysis.note or "below min_confidence"
-                self._add_row(item, "unsure", reason, **self._row_details(analysis, run))
-            else:
-                d = analysis.decision
-                assert d is not None
-                names = [self.name(g, run) for g in d.top(run.count)]
-                self._add_row(item, "tag", **self._row_details(analysis, run))
-                old = _show(current_genres(item))
-                self.say(
-                    run,
-                    f"{label}: {old} → {_show(names)} "
-                    f"(confidence {d.confidence:.2f}, agreement {d.agreement:.2f})",
-                )
-                counts["to tag" if run.pretend else "tagged"] += 1
-                if not run.pretend:
-                    self._assign(item, names, d, run)
-                    self._sync(item, run)
-                    changed.append(item)
+        changed, items = [], list(items)
+        bar = progress_bar(len(items), quiet=not run.progress)
+
+        def usable(item: Item) -> bool:
+            keep = self._usable(item, run, counts)
+            bar.update(not keep)  # a skipped item is done at once
+            return keep
+
+        with bar:
+            for item, analysis in self._analyse(filter(usable, items), run):
+                bar.update()
+                label = _item_label(item)
+                if analysis.error:
+                    path = displayable_path(item.path)
+                    self._log.warning("{}: cannot analyse {}: {}", label, path, analysis.error)
+                    counts["failed"] += 1
+                    self._add_row(item, "failed", analysis.error)
+                elif analysis.unsure:
+                    self.say(run, f"{label}: unsure ({self._unsure_reason(analysis, run)})")
+                    counts["unsure"] += 1
+                    reason = analysis.note or "below min_confidence"
+                    self._add_row(item, "unsure", reason, **self._row_details(analysis, run))
+                else:
+                    d = analysis.decision
+                    assert d is not None
+                    names = [self.name(g, run) for g in d.top(run.count)]
+                    self._add_row(item, "tag", **self._row_details(analysis, run))
+                    old = _show(current_genres(item))
+                    self.say(
+                        run,
+                        f"{label}: {old} → {_show(names)} "
+                        f"(confidence {d.confidence:.2f}, agreement {d.agreement:.2f})",
+                    )
+                    counts["to tag" if run.pretend else "tagged"] += 1
+                    if not run.pretend:
+                        self._assign(item, names, d, run)
+                        self._sync(item, run)
+                        changed.append(item)
         return changed
 
     def tag_album(

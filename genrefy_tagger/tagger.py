@@ -67,13 +67,27 @@ class _Pending:
     stat: os.stat_result | None = None  # when it was submitted, to re-key the cache after a write
 
 
+def find(paths: Iterable[str | Path], options: Options) -> list[Found]:
+    """Every file a run over ``paths`` meets, in its order: walked first, the bar's total."""
+    return list(walk(paths, extensions=SUPPORTED_EXTENSIONS, recursive=options.recursive))
+
+
+def to_analyse(found: Iterable[Found], options: Options) -> int:
+    """How many rows a run over ``found`` yields (a resumed report's files give none)."""
+    return sum(options.skip is None or not options.skip(f.path) for f in found)
+
+
 def run(
     paths: Iterable[str | Path],
     options: Options,
     journal: Journal | None,
     errors: ErrorLog | None = None,
+    *,
+    found: Iterable[Found] | None = None,
 ) -> Iterator[Row]:
     """Process every audio file under ``paths``; yield one :class:`Row` per file, in order.
+
+    ``found``: the files of :func:`find`, when the caller walked ``paths`` already.
 
     Nothing one file does stops the run: any exception in any phase becomes that
     file's ``failed`` row with a one-line reason, and the traceback of anything
@@ -89,14 +103,16 @@ def run(
             return _settle(pending, pool, options, model_tag, journal, errors)
 
         cleaned: set[Path] = set()
-        for found in walk(paths, extensions=SUPPORTED_EXTENSIONS, recursive=options.recursive):
-            if not options.dry_run and found.path.parent not in cleaned:
+        if found is None:
+            found = walk(paths, extensions=SUPPORTED_EXTENSIONS, recursive=options.recursive)
+        for file in found:
+            if not options.dry_run and file.path.parent not in cleaned:
                 # Copies a killed run left behind (its originals are whole): once per folder.
-                cleaned.add(found.path.parent)
-                remove_stale_temps(found.path.parent)
-            if options.skip is not None and options.skip(found.path):
+                cleaned.add(file.path.parent)
+                remove_stale_temps(file.path.parent)
+            if options.skip is not None and options.skip(file.path):
                 continue
-            entry = _start(found, options, model_tag, pool, errors)
+            entry = _start(file, options, model_tag, pool, errors)
             in_flight += isinstance(entry, _Pending)
             queue.append(entry)
             # Hand back everything already settled, and wait once too much is in flight.
