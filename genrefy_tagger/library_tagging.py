@@ -22,6 +22,7 @@ from beets.library import Album, Item
 from beets.util import displayable_path
 
 from .config import display_name
+from .outside import unsure_reason
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -170,6 +171,8 @@ class LibraryTagger:
             return analysis.note or "no decision"
         d = analysis.decision
         top = ", ".join(f"{self.name(g, run)} {s:.2f}" for g, s in d.ranked[:2])
+        if d.outside:
+            return f"{unsure_reason(d)}; {top}"
         return f"confidence {d.confidence:.2f} < {self.threshold(run):.2f}; {top}"
 
     def _row_details(self, analysis: Analysis, run: Run) -> dict[str, Any]:
