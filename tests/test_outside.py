@@ -61,6 +61,27 @@ def test_outside_music_is_left_unsure_and_says_why(library: Path, tmp_path: Path
     assert rows[INSIDE]["proposed"] == ["Hip-Hop"]
 
 
+def test_the_csv_report_and_the_review_page_say_why(library: Path, tmp_path: Path):
+    import csv
+    import html
+
+    reasons = {Path(r["path"]).stem: r["reason"] for r in _rows(library, tmp_path).values()
+               if isinstance(r, dict)}  # fmt: skip
+    for name in ("plan.csv", "review.html"):
+        out = tmp_path / name
+        result = CliRunner().invoke(
+            main, ["--dry-run", "-j", "1", "--report", str(out), str(library)]
+        )
+        assert result.exit_code == 0, result.output
+        if name.endswith(".csv"):
+            with open(out, newline="", encoding="utf-8") as f:
+                got = {Path(r["path"]).stem: r["reason"] for r in csv.DictReader(f)}
+            assert all(got[c] == reasons[c] for c in OUTSIDE)
+        else:
+            page = html.unescape(out.read_text(encoding="utf-8"))
+            assert all(json.dumps(reasons[c]) in page for c in OUTSIDE)
+
+
 def test_a_second_run_from_the_cache_gives_the_same_reasons(library: Path, tmp_path: Path):
     first = _rows(library, tmp_path)
     again = _rows(library, tmp_path)  # every file now comes from the analysis cache
