@@ -104,14 +104,17 @@ def table_rows() -> list[tuple[str, Any]]:
             return "–"
         x = v["ten_and_coarse_at_threshold"]
         p = "–" if x["precision"] is None else f"{x['precision']:.3f}"
-        return f"{x['written']}/{x['n']} written ({x['coverage']:.3f}), {x['right']} right ({p})"
+        cv = " (artist-grouped CV)" if "method" in v else ""
+        shown = f"{x['written']}/{x['n']} written ({x['coverage']:.3f}), {x['right']} right ({p})"
+        return shown + cv
 
     def outside(d: dict[str, Any]) -> str:
         v = d.get("allmusic")
         if not v:
             return "–"
         x = v["outside_written"]
-        return f"{x['k']}/{x['n']} ({x['rate']:.3f})"
+        cv = " (artist-grouped CV)" if "method" in v else ""
+        return f"{x['k']}/{x['n']} ({x['rate']:.3f}){cv}"
 
     return [
         ("allmusic, 64 in-genre clips: picks right per genre", picks),
