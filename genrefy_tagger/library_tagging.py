@@ -14,7 +14,7 @@ import json
 import os
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from beets import ui
@@ -318,6 +318,10 @@ class LibraryTagger:
             head = f"{label}: unsure, tie between {' and '.join(tied)} (votes: {votes})"
         elif decision.unsure:
             head = f"{label}: unsure (vote share {decision.confidence:.2f} < {threshold:.2f})"
+        elif (foreign := _mostly_outside(decisions)) is not None:
+            # An album of salsa must not become Jazz by the vote of its tracks' picks.
+            decision = replace(decision, unsure=True, outside=foreign)
+            head = f"{label}: unsure (most of its tracks {unsure_reason(decision)})"
         else:
             names = [self.name(g, run) for g in decision.top(run.count)]
             old = current_genres(album) or list(
@@ -388,3 +392,12 @@ class LibraryTagger:
                 self.pool(run).renew(path, before)
             except Exception as exc:  # noqa: BLE001 - the tags are written; only the cache lags
                 self._log.warning("analysis cache: could not update {}: {}", path, exc)
+
+
+def _mostly_outside(decisions: list[Decision]) -> str | None:
+    """What, if at least half the vote sounds like none of the genres, it sounds like."""
+    total = sum(d.confidence for d in decisions)
+    foreign = [d for d in decisions if d.outside]
+    if not foreign or sum(d.confidence for d in foreign) < total / 2:
+        return None
+    return Counter(d.outside for d in foreign).most_common(1)[0][0]

@@ -123,3 +123,13 @@ def test_a_malformed_rule_is_a_bundle_error(tmp_path: Path):
     with pytest.raises(BundleError, match="outside"):
         OutsideRule.from_meta(broken)
     assert OutsideRule.from_meta(load_bundle("hybrid").meta) is None  # no rule: nothing changes
+
+
+def test_an_album_mostly_outside_the_genres_is_not_voted_into_one(library: Path):
+    """``beet genrefy -a``: tracks that sound like none of the genres do not elect one."""
+    from genrefy_tagger.library_tagging import _mostly_outside
+
+    analyzer = Analyzer("musicnn")
+    decisions = {p.stem: analyzer.analyse(p).decision for p in sorted(library.iterdir())}
+    assert _mostly_outside(list(decisions.values())) in {d.outside for d in decisions.values()}
+    assert _mostly_outside([decisions[INSIDE]]) is None
