@@ -22,7 +22,7 @@ from beets.library import Album, Item
 from beets.util import displayable_path
 
 from .config import display_name
-from .outside import unsure_reason
+from .outside import mostly_outside, unsure_reason
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -318,7 +318,7 @@ class LibraryTagger:
             head = f"{label}: unsure, tie between {' and '.join(tied)} (votes: {votes})"
         elif decision.unsure:
             head = f"{label}: unsure (vote share {decision.confidence:.2f} < {threshold:.2f})"
-        elif (foreign := _mostly_outside(decisions)) is not None:
+        elif (foreign := mostly_outside(decisions)) is not None:
             # An album of salsa must not become Jazz by the vote of its tracks' picks.
             decision = replace(decision, unsure=True, outside=foreign)
             head = f"{label}: unsure (most of its tracks {unsure_reason(decision)})"
@@ -392,12 +392,3 @@ class LibraryTagger:
                 self.pool(run).renew(path, before)
             except Exception as exc:  # noqa: BLE001 - the tags are written; only the cache lags
                 self._log.warning("analysis cache: could not update {}: {}", path, exc)
-
-
-def _mostly_outside(decisions: list[Decision]) -> str | None:
-    """What, if at least half the vote sounds like none of the genres, it sounds like."""
-    total = sum(d.confidence for d in decisions)
-    foreign = [d for d in decisions if d.outside]
-    if not foreign or sum(d.confidence for d in foreign) < total / 2:
-        return None
-    return Counter(d.outside for d in foreign).most_common(1)[0][0]

@@ -14,6 +14,7 @@ The same :func:`features` and :meth:`OutsideRule.score` run in training and tagg
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -124,3 +125,13 @@ class OutsideRule:
 def unsure_reason(decision: Decision) -> str:
     """Why nothing is written on a track that the model called outside its genres."""
     return f"sounds like {decision.outside}, which is not one of its genres"
+
+
+def mostly_outside(decisions: Sequence[Decision]) -> str | None:
+    """What an album sounds like when at least half its vote (by confidence) comes from
+    tracks that sound like none of the genres; else None (the album is voted as usual)."""
+    total = sum(d.confidence for d in decisions)
+    foreign = [d for d in decisions if d.outside]
+    if not foreign or sum(d.confidence for d in foreign) < total / 2:
+        return None
+    return Counter(d.outside for d in foreign).most_common(1)[0][0]

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from genrefy_tagger.cli import main
 from genrefy_tagger.engine import Analyzer
 from genrefy_tagger.model import BundleError, load_bundle
-from genrefy_tagger.outside import OutsideRule
+from genrefy_tagger.outside import OutsideRule, mostly_outside
 
 OUTSIDE = {
     "MT0002053300": "Celia Cruz, El Pescador (Latin)",
@@ -127,9 +127,7 @@ def test_a_malformed_rule_is_a_bundle_error(tmp_path: Path):
 
 def test_an_album_mostly_outside_the_genres_is_not_voted_into_one(library: Path):
     """``beet genrefy -a``: tracks that sound like none of the genres do not elect one."""
-    from genrefy_tagger.library_tagging import _mostly_outside
-
     analyzer = Analyzer("musicnn")
     decisions = {p.stem: analyzer.analyse(p).decision for p in sorted(library.iterdir())}
-    assert _mostly_outside(list(decisions.values())) in {d.outside for d in decisions.values()}
-    assert _mostly_outside([decisions[INSIDE]]) is None
+    assert mostly_outside(list(decisions.values())) in {d.outside for d in decisions.values()}
+    assert mostly_outside([decisions[INSIDE]]) is None
