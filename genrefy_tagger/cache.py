@@ -36,7 +36,7 @@ import numpy as np
 from .engine import Analysis, AnalysisPool
 from .fsnames import sqlite_key
 from .model import Bundle, load_bundle
-from .outside import OutsideRule
+from .outside import OutsideRule, judge
 from .state import state_dir
 from .vote import decide
 from .windows import WindowPolicy
@@ -60,8 +60,7 @@ CREATE TABLE IF NOT EXISTS analyses (
     duration REAL NOT NULL,
     n_silent INTEGER NOT NULL,
     note TEXT,
-    used REAL NOT NULL,
-    tags BLOB,
+    used REAL NOT NULL, tags BLOB,  -- tags: the mean MSD tag scores (schema 2)
     PRIMARY KEY (path, model, policy)
 );
 CREATE INDEX IF NOT EXISTS analyses_used ON analyses (used);
@@ -156,10 +155,8 @@ class AnalysisCache:
             self._touched.append((time.time(), row[0]))
         probs = np.frombuffer(row[4], dtype="<f8").reshape(-1, row[3])
         tags = None if row[8] is None else np.frombuffer(row[8], dtype="<f4")
-        return Analysis(
-            Path(path), note=row[7], duration=row[5], n_silent=row[6], probabilities=probs,
-            tags=tags,
-        )  # fmt: skip
+        return Analysis(Path(path), note=row[7], duration=row[5], n_silent=row[6],
+                        probabilities=probs, tags=tags)  # fmt: skip
 
     def put(self, analysis: Analysis, model: str, policy: str, st: os.stat_result) -> None:
         """Keep an analysis made of the file as ``st`` describes it (stat taken before)."""
@@ -297,8 +294,7 @@ class CachedPool:
         self.min_confidence = (
             self.bundle.min_confidence if min_confidence is None else float(min_confidence)
         )
-        # As Analyzer: the outside rule unless every pick is asked for (--min-confidence 0).
-        self._outside = OutsideRule.from_meta(self.bundle.meta) if self.min_confidence > 0 else None
+        self._outside = OutsideRule.for_threshold(self.bundle.meta, self.min_confidence)
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.cache, self.refresh = cache, refresh
         self.hits = self.misses = 0
@@ -358,15 +354,13 @@ class CachedPool:
             min_confidence=self.min_confidence,
             temperature=self.bundle.temperature,  # as Analyzer does: a hit decides like a miss
         )
-        if self._outside is not None:
-            decision = self._outside.apply(decision, stored.tags, self.bundle.genres)
+        decision = judge(self._outside, decision, stored.tags, self.bundle.genres)  # as Analyzer
         return Analysis(
             stored.path,
             decision=decision,
             duration=stored.duration,
             n_silent=stored.n_silent,
             probabilities=probs,
-            tags=stored.tags,
         )
 
     def _store(self, future: Future[Analysis], st: os.stat_result) -> None:

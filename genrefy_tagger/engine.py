@@ -24,7 +24,7 @@ from .audio import AudioError
 from .isolation import describe, ignore_interrupts, one_line
 from .kinds import load_model
 from .model import Bundle, load_bundle
-from .outside import OutsideRule
+from .outside import OutsideRule, judge
 from .vote import Decision, decide
 from .windows import WindowPolicy, read_windows
 
@@ -75,7 +75,7 @@ class Analyzer:
         )
         self.model = load_model(self.bundle, backend=backend)
         # --min-confidence 0 asks for every pick: no abstaining on music outside the genres.
-        self.outside = OutsideRule.from_meta(self.bundle.meta) if self.min_confidence > 0 else None
+        self.outside = OutsideRule.for_threshold(self.bundle.meta, self.min_confidence)
 
     @property
     def window_seconds(self) -> float:
@@ -110,8 +110,7 @@ class Analyzer:
             min_confidence=self.min_confidence,
             temperature=self.bundle.temperature,
         )
-        if self.outside is not None:
-            decision = self.outside.apply(decision, tags, self.bundle.genres)
+        decision = judge(self.outside, decision, tags, self.bundle.genres)
         return Analysis(
             path,
             decision=decision,

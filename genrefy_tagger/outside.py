@@ -58,6 +58,11 @@ class OutsideRule:
     meta: dict[str, Any]  # how it was fitted and measured (kept as read)
 
     @classmethod
+    def for_threshold(cls, meta: dict[str, Any], min_confidence: float) -> OutsideRule | None:
+        """The rule tagging applies: none when every pick is asked for (threshold 0)."""
+        return cls.from_meta(meta) if min_confidence > 0 else None
+
+    @classmethod
     def from_meta(cls, meta: dict[str, Any]) -> OutsideRule | None:
         """The bundle's rule, or None when the bundle has none (older or other kinds)."""
         spec = meta.get("outside")
@@ -120,6 +125,13 @@ class OutsideRule:
         if self.score(tags, pooled) < self.threshold:
             return decision
         return replace(decision, unsure=True, outside=self.sounds_like(tags))
+
+
+def judge(
+    rule: OutsideRule | None, decision: Decision, tags: np.ndarray | None, genres: Sequence[str]
+) -> Decision:
+    """``rule.apply`` where there is a rule (tagging and the cache decide alike)."""
+    return decision if rule is None else rule.apply(decision, tags, genres)
 
 
 def unsure_reason(decision: Decision) -> str:
