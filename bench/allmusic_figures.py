@@ -20,79 +20,24 @@ out-of-fold decisions). :func:`measure` refuses such a bundle.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-ALLMUSIC = Path(os.environ.get("GENREFY_ALLMUSIC", ROOT.parent / "shared" / "allmusic"))
 MODELS = ROOT / "genrefy_tagger" / "models"
-# The four in-genre labels with more than three clips: the issue's pick-recall target.
-RECALL4 = ("country", "hiphop", "jazz", "reggae")
+sys.path.insert(0, str(ROOT))
+from model_training.allmusic import (  # noqa: E402
+    ALLMUSIC,
+    RECALL4,
+    manifest,
+    summarise,
+    trained_on_allmusic,
+)
 
-
-def manifest(folder: Path = ALLMUSIC) -> list[dict[str, str]]:
-    with open(folder / "manifest.csv", newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def trained_on_allmusic(meta: dict[str, Any]) -> bool:
-    """Does the bundle say it trained on allmusic clips (``training_data.allmusic``)?"""
-    return "allmusic" in (meta.get("training_data") or {})
-
-
-def _right(row: dict[str, str], genre: str | None) -> bool:
-    return genre is not None and genre in row["label"].split("|")
-
-
-def _rate(k: int, n: int) -> dict[str, float | int | None]:
-    return {"n": n, "k": k, "rate": (k / n) if n else None}
-
-
-def summarise(rows: Sequence[dict[str, str]], decisions: Sequence[Any]) -> dict[str, Any]:
-    """Figures per kind from one decision per manifest row (None: nothing heard).
-
-    ``decisions`` need ``genre`` (the pick at ``--min-confidence 0``) and ``unsure``
-    (below the default threshold, or abstained): :class:`genrefy_tagger.vote.Decision`.
-    """
-    out: dict[str, Any] = {"n": len(rows)}
-    pairs = list(zip(rows, decisions, strict=True))
-    ten = [(r, d) for r, d in pairs if r["kind"] == "ten"]
-    per_genre = {}
-    for g in sorted({r["label"] for r, _ in ten}):
-        these = [(r, d) for r, d in ten if r["label"] == g]
-        per_genre[g] = _rate(sum(d is not None and d.genre == g for _, d in these), len(these))
-    out["ten_pick_recall"] = per_genre
-    recalls = [per_genre[g]["rate"] for g in RECALL4 if g in per_genre]
-    out["mean_recall_country_hiphop_jazz_reggae"] = sum(recalls) / len(recalls) if recalls else None
-    coarse = [(r, d) for r, d in pairs if r["kind"] == "coarse"]
-    out["coarse_pick_pop_rock_metal"] = _rate(
-        sum(d is not None and _right(r, d.genre) for r, d in coarse), len(coarse)
-    )
-    for name, group in (("ten", ten), ("coarse", coarse), ("ten_and_coarse", ten + coarse)):
-        written = [(r, d) for r, d in group if d is not None and not d.unsure]
-        right = sum(_right(r, d.genre) for r, d in written)
-        out[f"{name}_at_threshold"] = {
-            "n": len(group),
-            "written": len(written),
-            "coverage": len(written) / len(group) if group else None,
-            "right": right,
-            "precision": right / len(written) if written else None,
-            "wrong": sorted(f"{r['id']} {r['label']} -> {d.genre}"
-                            for r, d in written if not _right(r, d.genre)),
-        }  # fmt: skip
-    outside = [(r, d) for r, d in pairs if r["kind"] == "outside"]
-    written = [(r, d) for r, d in outside if d is not None and not d.unsure]
-    out["outside_written"] = {
-        **_rate(len(written), len(outside)),
-        "genres": dict(Counter(d.genre for _, d in written).most_common()),
-    }
-    return out
+__all__ = ["ALLMUSIC", "RECALL4", "manifest", "measure", "summarise", "trained_on_allmusic"]
 
 
 def measure(
@@ -129,8 +74,8 @@ def measure(
         {"id": r["id"], "kind": r["kind"], "label": r["label"],
          "pick": d.genre if d else None, "confidence": d.confidence if d else None,
          "unsure": bool(d is None or d.unsure),
-         "reason": getattr(a, "reason", None)}
-        for r, d, a in zip(rows, decisions, got, strict=True)
+         "outside": d.outside if d else None}
+        for r, d in zip(rows, decisions, strict=True)
     ]  # fmt: skip
     return out
 
@@ -159,14 +104,17 @@ def table_rows() -> list[tuple[str, Any]]:
             return "–"
         x = v["ten_and_coarse_at_threshold"]
         p = "–" if x["precision"] is None else f"{x['precision']:.3f}"
-        return f"{x['written']}/{x['n']} written ({x['coverage']:.3f}), {x['right']} right ({p})"
+        cv = " (artist-grouped CV)" if "method" in v else ""
+        shown = f"{x['written']}/{x['n']} written ({x['coverage']:.3f}), {x['right']} right ({p})"
+        return shown + cv
 
     def outside(d: dict[str, Any]) -> str:
         v = d.get("allmusic")
         if not v:
             return "–"
         x = v["outside_written"]
-        return f"{x['k']}/{x['n']} ({x['rate']:.3f})"
+        cv = " (artist-grouped CV)" if "method" in v else ""
+        return f"{x['k']}/{x['n']} ({x['rate']:.3f}){cv}"
 
     return [
         ("allmusic, 64 in-genre clips: picks right per genre", picks),

@@ -36,13 +36,14 @@ import numpy as np
 from .engine import Analysis, AnalysisPool
 from .fsnames import sqlite_key
 from .model import Bundle, load_bundle
+from .outside import OutsideRule, judge
 from .state import state_dir
 from .vote import decide
 from .windows import WindowPolicy
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the mean MSD tag scores (tags) for the outside rule
 #: Measured 0.58 KB a row with the default model (one group of probabilities), ~1.3 KB with
 #: the hybrid (10 windows): 200,000 analysed files take about 120-260 MB.
 DEFAULT_MAX_ROWS = 200_000
@@ -59,7 +60,7 @@ CREATE TABLE IF NOT EXISTS analyses (
     duration REAL NOT NULL,
     n_silent INTEGER NOT NULL,
     note TEXT,
-    used REAL NOT NULL,
+    used REAL NOT NULL, tags BLOB,  -- tags: the mean MSD tag scores (schema 2)
     PRIMARY KEY (path, model, policy)
 );
 CREATE INDEX IF NOT EXISTS analyses_used ON analyses (used);
@@ -145,7 +146,7 @@ class AnalysisCache:
             return None
         with self._lock:
             row = self._db.execute(
-                "SELECT rowid, size, mtime_ns, n_genres, probs, duration, n_silent, note "
+                "SELECT rowid, size, mtime_ns, n_genres, probs, duration, n_silent, note, tags "
                 "FROM analyses WHERE path = ? AND model = ? AND policy = ?",
                 (sqlite_key(path), model, policy),
             ).fetchone()
@@ -153,9 +154,9 @@ class AnalysisCache:
                 return None
             self._touched.append((time.time(), row[0]))
         probs = np.frombuffer(row[4], dtype="<f8").reshape(-1, row[3])
-        return Analysis(
-            Path(path), note=row[7], duration=row[5], n_silent=row[6], probabilities=probs
-        )
+        tags = None if row[8] is None else np.frombuffer(row[8], dtype="<f4")
+        return Analysis(Path(path), note=row[7], duration=row[5], n_silent=row[6],
+                        probabilities=probs, tags=tags)  # fmt: skip
 
     def put(self, analysis: Analysis, model: str, policy: str, st: os.stat_result) -> None:
         """Keep an analysis made of the file as ``st`` describes it (stat taken before)."""
@@ -170,7 +171,7 @@ class AnalysisCache:
         n_genres = probs.shape[1] if probs.ndim == 2 and probs.shape[1] else 1
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO analyses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO analyses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     sqlite_key(analysis.path),
                     model,
@@ -183,6 +184,7 @@ class AnalysisCache:
                     int(analysis.n_silent),
                     analysis.note,
                     time.time(),
+                    None if analysis.tags is None else np.asarray(analysis.tags, "<f4").tobytes(),
                 ),
             )
 
@@ -292,6 +294,7 @@ class CachedPool:
         self.min_confidence = (
             self.bundle.min_confidence if min_confidence is None else float(min_confidence)
         )
+        self._outside = OutsideRule.for_threshold(self.bundle.meta, self.min_confidence)
         self.jobs = max(1, jobs or os.cpu_count() or 1)
         self.cache, self.refresh = cache, refresh
         self.hits = self.misses = 0
@@ -351,6 +354,7 @@ class CachedPool:
             min_confidence=self.min_confidence,
             temperature=self.bundle.temperature,  # as Analyzer does: a hit decides like a miss
         )
+        decision = judge(self._outside, decision, stored.tags, self.bundle.genres)  # as Analyzer
         return Analysis(
             stored.path,
             decision=decision,

@@ -24,6 +24,7 @@ from .audio import AudioError
 from .isolation import describe, ignore_interrupts, one_line
 from .kinds import load_model
 from .model import Bundle, load_bundle
+from .outside import OutsideRule, judge
 from .vote import Decision, decide
 from .windows import WindowPolicy, read_windows
 
@@ -48,6 +49,8 @@ class Analysis:
     trace: str | None = None
     # The window probabilities the decision was voted from (kept by the analysis cache).
     probabilities: np.ndarray | None = None
+    # The front-end's mean MSD tag scores, where the model has them (the outside rule).
+    tags: np.ndarray | None = None
 
     @property
     def unsure(self) -> bool:
@@ -71,6 +74,8 @@ class Analyzer:
             self.bundle.min_confidence if min_confidence is None else float(min_confidence)
         )
         self.model = load_model(self.bundle, backend=backend)
+        # --min-confidence 0 asks for every pick: no abstaining on music outside the genres.
+        self.outside = OutsideRule.for_threshold(self.bundle.meta, self.min_confidence)
 
     @property
     def window_seconds(self) -> float:
@@ -90,7 +95,7 @@ class Analyzer:
             return Analysis(path, error=reason, seconds=_since(start), trace=traceback.format_exc())
 
     def _analyse(self, path: Path, start: float) -> Analysis:
-        probs, duration, n_silent = self._probabilities(path)
+        probs, tags, duration, n_silent = self._probabilities(path)
         elapsed = time.perf_counter() - start
         if len(probs) == 0:
             if n_silent:
@@ -105,6 +110,7 @@ class Analyzer:
             min_confidence=self.min_confidence,
             temperature=self.bundle.temperature,
         )
+        decision = judge(self.outside, decision, tags, self.bundle.genres)
         return Analysis(
             path,
             decision=decision,
@@ -112,14 +118,22 @@ class Analyzer:
             n_silent=n_silent,
             seconds=time.perf_counter() - start,
             probabilities=np.asarray(probs),
+            tags=tags,
         )
 
-    def _probabilities(self, path: Path) -> tuple[np.ndarray, float, int]:
-        """(n, n_genres) probabilities to vote over, the track's duration, silent windows."""
+    def _probabilities(self, path: Path) -> tuple[np.ndarray, np.ndarray | None, float, int]:
+        """(n, n_genres) probabilities to vote over, the mean MSD tag scores (None: the
+        model has none), the track's duration, silent windows."""
         windows = read_windows(path, config=self.model.window, policy=self.policy)
         if len(windows.samples) == 0:
-            return np.zeros((0, len(self.bundle.genres))), windows.duration, windows.n_silent
-        return self.model.probabilities(windows.samples), windows.duration, windows.n_silent
+            empty = np.zeros((0, len(self.bundle.genres)))
+            return empty, None, windows.duration, windows.n_silent
+        with_tags = getattr(self.model, "probabilities_and_tags", None)
+        if with_tags is not None:
+            probs, tags = with_tags(windows.samples)
+        else:
+            probs, tags = self.model.probabilities(windows.samples), None
+        return probs, tags, windows.duration, windows.n_silent
 
 
 def _since(start: float) -> float:

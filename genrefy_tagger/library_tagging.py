@@ -14,14 +14,25 @@ import json
 import os
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from beets import ui
 from beets.library import Album, Item
 from beets.util import displayable_path
 
+from .beets_fields import (
+    GENRE_FIELD,
+    OWN_FIELDS,
+    album_label,
+    current_genres,
+    item_label,
+    own,
+    set_genres,
+    show,
+)
 from .config import display_name
+from .outside import mostly_outside, unsure_reason
 from .progress import progress_bar
 
 if TYPE_CHECKING:
@@ -34,12 +45,6 @@ if TYPE_CHECKING:
     from .report import Row
     from .vote import Decision
 
-#: beets 2.7+ keeps a list in ``genres`` (``genre`` is deprecated); older beets one string.
-GENRE_FIELD = "genres" if "genres" in Item._fields else "genre"
-#: How pre-2.7 beets (lastgenre's default ``separator``) joins several genres in one string.
-LEGACY_SEPARATOR = ", "
-#: Flexible attributes the plugin owns; ``--undo`` removes all of them.
-OWN_FIELDS = ("genrefy_genre", "genrefy_confidence", "genrefy_model", "genrefy_previous")
 #: An album whose winning genre has fewer than this share of its voting tracks is reported.
 LOW_AGREEMENT = 0.5
 
@@ -62,37 +67,6 @@ class Run:
     # name sees the tags; beets writes in place anyway) or break the link first.
     hard_links: str = "skip"
     progress: bool = False  # a bar on a terminal: ``beet genrefy``, not an import
-
-
-def _own(obj: LibModel, key: str) -> Any:
-    """A field of the object itself: an item's ``get`` would fall back to its album's."""
-    return obj.get(key, with_album=False) if isinstance(obj, Item) else obj.get(key)
-
-
-def current_genres(obj: LibModel) -> list[str]:
-    value = _own(obj, GENRE_FIELD)
-    if GENRE_FIELD == "genres":
-        return [g for g in (value or []) if g.strip()]
-    return [value] if value and value.strip() else []
-
-
-def _set_genres(obj: LibModel, names: list[str]) -> None:
-    obj[GENRE_FIELD] = list(names) if GENRE_FIELD == "genres" else LEGACY_SEPARATOR.join(names)
-
-
-def _show(names: list[str]) -> str:
-    return "; ".join(names) if names else "(none)"
-
-
-def _item_label(item: Item) -> str:
-    if item.title:
-        return f"{item.artist} - {item.title}"
-    return displayable_path(os.path.basename(item.path or b"?"))
-
-
-def _album_label(album: Album) -> str:
-    artist = album.albumartist or next((item.artist for item in album.items()), "")
-    return f"{artist} - {album.album}"
 
 
 class LibraryTagger:
@@ -178,6 +152,8 @@ class LibraryTagger:
             return analysis.note or "no decision"
         d = analysis.decision
         top = ", ".join(f"{self.name(g, run)} {s:.2f}" for g, s in d.ranked[:2])
+        if d.outside:
+            return f"{unsure_reason(d)}; {top}"
         return f"confidence {d.confidence:.2f} < {self.threshold(run):.2f}; {top}"
 
     def _row_details(self, analysis: Analysis, run: Run) -> dict[str, Any]:
@@ -230,20 +206,20 @@ class LibraryTagger:
     def _usable(self, item: Item, run: Run, counts: Counter[str]) -> bool:
         """Whether an item should be analysed; logs why not."""
         if not item.path:
-            self._log.warning("{}: has no file path; skipped", _item_label(item))
+            self._log.warning("{}: has no file path; skipped", item_label(item))
             counts["failed"] += 1
             return False
         if current_genres(item) and not run.force:
-            self._log.debug("{}: keeps {}", _item_label(item), _show(current_genres(item)))
+            self._log.debug("{}: keeps {}", item_label(item), show(current_genres(item)))
             counts["kept their genres (-f replaces)"] += 1
             self._add_row(item, "unchanged", "has a genre (use -f)")
             return False
         return True
 
     def _assign(self, obj: LibModel, names: list[str], decision: Decision, run: Run) -> None:
-        if _own(obj, "genrefy_previous") is None:  # keep the genres from before the first run
+        if own(obj, "genrefy_previous") is None:  # keep the genres from before the first run
             obj["genrefy_previous"] = json.dumps(current_genres(obj))
-        _set_genres(obj, names)
+        set_genres(obj, names)
         obj["genrefy_genre"] = decision.genre
         obj["genrefy_confidence"] = float(decision.confidence)
         obj["genrefy_model"] = self.pool(run).bundle.tag
@@ -261,7 +237,7 @@ class LibraryTagger:
         with bar:
             for item, analysis in self._analyse(filter(usable, items), run):
                 bar.update()
-                label = _item_label(item)
+                label = item_label(item)
                 if analysis.error:
                     path = displayable_path(item.path)
                     self._log.warning("{}: cannot analyse {}: {}", label, path, analysis.error)
@@ -277,10 +253,10 @@ class LibraryTagger:
                     assert d is not None
                     names = [self.name(g, run) for g in d.top(run.count)]
                     self._add_row(item, "tag", **self._row_details(analysis, run))
-                    old = _show(current_genres(item))
+                    old = show(current_genres(item))
                     self.say(
                         run,
-                        f"{label}: {old} → {_show(names)} "
+                        f"{label}: {old} → {show(names)} "
                         f"(confidence {d.confidence:.2f}, agreement {d.agreement:.2f})",
                     )
                     counts["to tag" if run.pretend else "tagged"] += 1
@@ -297,7 +273,7 @@ class LibraryTagger:
         from .vote import album_vote
 
         items = list(album.items()) if items is None else items
-        label = _album_label(album)
+        label = album_label(album)
         if not run.force and (current_genres(album) or any(current_genres(i) for i in items)):
             self._log.debug("{}: has genres; kept", label)
             counts["kept their genres (-f replaces)"] += 1
@@ -305,18 +281,18 @@ class LibraryTagger:
         track_lines, decisions, names = [], [], []
         for item in items:
             if not item.path:
-                self._log.warning("{}: has no file path; no vote", _item_label(item))
+                self._log.warning("{}: has no file path; no vote", item_label(item))
         for item, analysis in self._analyse([i for i in items if i.path], run):
             if analysis.error:
-                self._log.warning("{}: cannot analyse: {}", _item_label(item), analysis.error)
-                track_lines.append(f"  {_item_label(item)}: cannot analyse: {analysis.error}")
+                self._log.warning("{}: cannot analyse: {}", item_label(item), analysis.error)
+                track_lines.append(f"  {item_label(item)}: cannot analyse: {analysis.error}")
             elif analysis.decision is None:
-                track_lines.append(f"  {_item_label(item)}: no vote ({analysis.note})")
+                track_lines.append(f"  {item_label(item)}: no vote ({analysis.note})")
             else:
                 d = analysis.decision
                 decisions.append(d)
                 track_lines.append(
-                    f"  {_item_label(item)}: {self.name(d.genre, run)} "
+                    f"  {item_label(item)}: {self.name(d.genre, run)} "
                     f"(confidence {d.confidence:.2f}, agreement {d.agreement:.2f})"
                 )
         threshold = self.threshold(run) if decisions else 0.0
@@ -331,13 +307,17 @@ class LibraryTagger:
             head = f"{label}: unsure, tie between {' and '.join(tied)} (votes: {votes})"
         elif decision.unsure:
             head = f"{label}: unsure (vote share {decision.confidence:.2f} < {threshold:.2f})"
+        elif (foreign := mostly_outside(decisions)) is not None:
+            # An album of salsa must not become Jazz by the vote of its tracks' picks.
+            decision = replace(decision, unsure=True, outside=foreign)
+            head = f"{label}: unsure (most of its tracks {unsure_reason(decision)})"
         else:
             names = [self.name(g, run) for g in decision.top(run.count)]
             old = current_genres(album) or list(
                 dict.fromkeys(g for item in items for g in current_genres(item))
             )
             head = (
-                f"{label}: {_show(old)} → {_show(names)} "
+                f"{label}: {show(old)} → {show(names)} "
                 f"(vote share {decision.confidence:.2f}, agreement {decision.agreement:.2f}, "
                 f"{len(decisions)} of {len(items)} tracks voted)"
             )
@@ -366,18 +346,18 @@ class LibraryTagger:
         restored = 0
         targets: list[LibModel] = [obj, *obj.items()] if isinstance(obj, Album) else [obj]
         for target in targets:
-            previous = _own(target, "genrefy_previous")
+            previous = own(target, "genrefy_previous")
             if previous is None:
                 continue
             old = json.loads(previous)
-            label = _item_label(target) if isinstance(target, Item) else _album_label(target)
-            self.say(run, f"{label}: {_show(current_genres(target))} → {_show(old)} (undo)")
+            label = item_label(target) if isinstance(target, Item) else album_label(target)
+            self.say(run, f"{label}: {show(current_genres(target))} → {show(old)} (undo)")
             restored += isinstance(target, Item)
             if run.pretend:
                 continue
-            _set_genres(target, old)
+            set_genres(target, old)
             for key in OWN_FIELDS:
-                if _own(target, key) is not None:
+                if own(target, key) is not None:
                     del target[key]
             if isinstance(target, Album):
                 target.store(inherit=False)
@@ -400,7 +380,7 @@ class LibraryTagger:
         # beets writes into the file itself: a hard-linked file's other names would change too.
         refused = prepare_links(Path(path), run.hard_links) if run.write and path else None
         if refused:
-            self.say(run, f"{_item_label(item)}: {refused}", "warning")
+            self.say(run, f"{item_label(item)}: {refused}", "warning")
             item.load()  # forget the genres assigned in memory: the database stays as the file
             return
         before = file_stat(path) if run.write and run.cache and path else None

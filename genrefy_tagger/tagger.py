@@ -20,6 +20,7 @@ from .config import display_name
 from .engine import Analysis
 from .isolation import ErrorLog, describe, interrupts_deferred, one_line
 from .journal import Journal
+from .outside import unsure_reason
 from .plan import file_identity
 from .report import ALREADY_ANALYSED, Row
 from .safe_write import remove_stale_temps
@@ -298,6 +299,8 @@ def _decide(path: Path, state: TagState, analysis: Analysis, options: Options) -
         "runners_up": tuple((display_name(g), s) for g, s in decision.ranked[1:3]),
         "scores": tuple((display_name(g), s) for g, s in decision.ranked),
     }
+    if decision.outside:
+        return Row(path, "unsure", unsure_reason(decision), **details)
     if decision.unsure:
         return Row(path, "unsure", "below --min-confidence", **details)
     if proposed == state.genres:

@@ -16,6 +16,9 @@ class Decision:
     agreement: float  # share of windows whose own top genre is the winner
     n_windows: int
     unsure: bool  # confidence below the threshold: nothing should be written
+    # Set (to what it sounds like, an MSD tag) when the track sounds like none of the
+    # genres (genrefy_tagger.outside); the decision is then unsure too.
+    outside: str = ""
 
     @property
     def genre(self) -> str:

@@ -35,6 +35,19 @@ def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 @pytest.fixture(scope="session")
+def allmusic_dir() -> Path:
+    """``../shared/allmusic`` (or ``$GENREFY_ALLMUSIC``): real previews with AllMusic genres."""
+    env = os.environ.get("GENREFY_ALLMUSIC")
+    root = Path(env) if env else ROOT.parent / "shared" / "allmusic"
+    if not (root / "manifest.csv").is_file():
+        reason = "allmusic previews not found: set GENREFY_ALLMUSIC or use ../shared/allmusic"
+        if os.environ.get("GENREFY_REQUIRE_SHARED") == "1":
+            pytest.fail(reason + " (GENREFY_REQUIRE_SHARED=1 makes this a failure)")
+        pytest.skip(reason)
+    return root
+
+
+@pytest.fixture(scope="session")
 def gtzan_dir() -> Path:
     """The folder holding ``manifest.csv``, ``genres/`` and ``splits/``."""
     root = _gtzan_root()

@@ -405,6 +405,7 @@ MUSICNN_COMMANDS = {
     "musicnn-tune",
     "musicnn-head",
     "musicnn-port-data",
+    "musicnn-outside",
     "musicnn-retrain",
 }
 

@@ -80,8 +80,14 @@ class MusicnnPredictor:
 
     def probabilities(self, segments: np.ndarray) -> np.ndarray:
         """(n, config.patch_samples) windows with context → (n_groups, n_genres)."""
+        return self.probabilities_and_tags(segments)[0]
+
+    def probabilities_and_tags(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`probabilities` and the windows' mean MSD tag scores (50): what the
+        front-end says beyond the genres (:mod:`genrefy_tagger.outside` reads it)."""
         patches = window_patches(segments, self.config, mel_basis=self._mel_basis)
-        return self.head_probabilities(self.taggrams(patches))
+        taggrams = self.taggrams(patches)
+        return self.head_probabilities(taggrams), taggrams.mean(axis=0)
 
     def window_probabilities(
         self, path: str | os.PathLike, *, policy: WindowPolicy

@@ -202,6 +202,17 @@ def musicnn_retrain_cmd(
                    max_epochs=max_epochs, seed=seed, log=click.echo)  # fmt: skip
 
 
+@click.command("musicnn-outside", short_help="Fit the abstain-outside-the-genres rule.")
+@opt.gtzan_option
+@opt.musicnn_bundle_option
+@click.option("--jobs", default=2, show_default=True)
+def musicnn_outside_cmd(gtzan: Path, bundle: Path, jobs: int) -> None:
+    """Fit the outside rule on GTZAN ff-valid + ../shared/allmusic and choose both thresholds."""
+    from .outside import fit_outside
+
+    fit_outside(bundle, gtzan, jobs=jobs, log=click.echo)
+
+
 COMMANDS = [
     import_musicnn_cmd,
     musicnn_export_frontend_cmd,
@@ -210,4 +221,5 @@ COMMANDS = [
     musicnn_head_cmd,
     musicnn_port_data_cmd,
     musicnn_retrain_cmd,
+    musicnn_outside_cmd,
 ]
