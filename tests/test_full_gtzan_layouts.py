@@ -32,7 +32,8 @@ PER_ROLE = {"train": 3, "test": 1}
 
 def _subset(gtzan: Path) -> list[tuple[str, str, Path]]:
     """(track id, genre, shared path) of the first clips of each role, per genre."""
-    rows = list(csv.DictReader(open(gtzan / "manifest.csv", newline="", encoding="utf-8")))
+    with open(gtzan / "manifest.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
     chosen = []
     for genre in GENRES:
         for role, n in PER_ROLE.items():
