@@ -1,6 +1,6 @@
 """Do picks hold when nothing musical changes? Agreement under six transformations.
 
-Each of the 129 shared ff-test clips is tagged as it is and after six changes a
+Each of the shared ff-test clips (161) is tagged as it is and after six changes a
 library's copy of a recording may carry — −12 dB; 4 s of digital silence at both
 ends; +6 dB with clipping at full scale; looped to 3 minutes; an MP3 re-encode
 (128 kb/s, PyAV); 44.1 kHz stereo — through the real tagging path

@@ -3,12 +3,16 @@
 Everything goes through the real tagging path (the shipped bundle, its window plan,
 its calibration and threshold) unless said otherwise:
 
-* the 129 shared ff-test clips (evaluation only): accuracy, mean recall over blues,
+* the shared ff-test clips (161; evaluation only): accuracy, mean recall over blues,
   classical, jazz and pop, macro-F1 over the genres present;
 * musicnn only: the full 290-track ff-test through the shipped head on the published
   MSD_musicnn taggrams (as many spread 1-s patches as the tagger hears windows);
 * musicnn only: precision of the written genres and coverage at the default threshold
-  on the 106 shared ff-valid clips (the head's validation data, never trained on);
+  on the shared ff-valid clips (the head's validation data, never trained on);
+* both: the 182 real commercial previews of ``../shared/allmusic`` per kind, with counts
+  (``allmusic_figures.py``); a bundle that trained on allmusic clips gets those figures
+  only from the artist-grouped cross-validation its training recorded
+  (``metrics.allmusic_grouped_cv``), never from the clips it trained on;
 * pick agreement under the six transformations of ``bench_invariance.py``;
 * hybrid: the precision / coverage of its threshold on its early-stopping clips, as
   measured through the tagger when the bundle was calibrated (``calibration``), and
@@ -32,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import allmusic_figures  # noqa: E402
 from bench_invariance import GTZAN, TRANSFORMS, measure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,11 +119,11 @@ def figures(name: str, jobs: int, invariance: bool) -> dict:
         "measured": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python bench/model_figures.py" + ("" if invariance else " --no-invariance"),
         "model_version": meta.get("model_version"),
-        "shared_ff_test_129": {"n": inv["n_clips"], **_scores(inv["truth"], inv["picks"])},
+        "shared_ff_test": {"n": inv["n_clips"], **_scores(inv["truth"], inv["picks"])},
         "min_confidence": meta.get("min_confidence"),
         "temperature": meta.get("calibration", {}).get("temperature", 1.0),
     }
-    out["shared_ff_test_129"]["at_threshold"] = {
+    out["shared_ff_test"]["at_threshold"] = {
         "coverage": float(np.mean([not u for u in inv["unsure"]])),
         "precision": float(np.mean([p == t for p, t, u in
                                     zip(inv["picks"], inv["truth"], inv["unsure"], strict=True)
@@ -132,7 +137,7 @@ def figures(name: str, jobs: int, invariance: bool) -> dict:
         }
     if meta.get("kind") == "musicnn":
         out["ff_test_290_published_taggrams"] = published_ff_test(bundle)
-        out["ff_valid_106_at_threshold"] = validation_precision(bundle, jobs)
+        out["ff_valid_at_threshold"] = validation_precision(bundle, jobs)
     elif "threshold_choice" in meta.get("calibration", {}):
         choice = meta["calibration"]["threshold_choice"]
         out["validation_at_threshold"] = {
@@ -141,6 +146,11 @@ def figures(name: str, jobs: int, invariance: bool) -> dict:
             "n": choice["n"],
             "measured": "at calibration, " + meta["calibration"]["fitted_on"],
         }
+    if allmusic_figures.trained_on_allmusic(meta):
+        out["allmusic"] = meta.get("metrics", {}).get("allmusic_grouped_cv")
+    else:
+        out["allmusic"] = {k: v for k, v in allmusic_figures.measure(bundle, jobs).items()
+                           if k != "clips"}  # fmt: skip
     cv = meta.get("metrics", {}).get("cross_validation")
     if cv:
         out["cv_macro_f1"] = {"mean": cv["track_macro_f1"]["mean"], "clips": cv.get("clips")}
@@ -148,7 +158,7 @@ def figures(name: str, jobs: int, invariance: bool) -> dict:
 
 
 def _reliability(bundle: Path, inv: dict) -> None:
-    """Reliability diagram of the shipped (calibrated) confidences on the 129 test clips."""
+    """Reliability diagram of the shipped (calibrated) confidences on the shared test clips."""
     sys.path.insert(0, str(ROOT))
     from genrefy_tagger.config import GTZAN_GENRES
     from model_training.calibration import reliability_png
@@ -157,15 +167,15 @@ def _reliability(bundle: Path, inv: dict) -> None:
     probs = np.array([[inv["ranked"][i].get(g, 0.0) for g in GTZAN_GENRES] for i in keep])
     labels = np.array([GTZAN_GENRES.index(inv["truth"][i]) for i in keep])
     (bundle / "report").mkdir(exist_ok=True)
-    reliability_png(probs, labels, bundle / "report" / "reliability_shared_ff_test.png",
-                    f"{bundle.name}: 129 shared ff-test clips (evaluation only)")  # fmt: skip
+    title = f"{bundle.name}: {len(keep)} shared ff-test clips (evaluation only)"
+    reliability_png(probs, labels, bundle / "report" / "reliability_shared_ff_test.png", title)
 
 
 def _validation(d: dict) -> str:
-    v = d.get("ff_valid_106_at_threshold") or d.get("validation_at_threshold")
+    v = d.get("ff_valid_at_threshold") or d.get("validation_at_threshold")
     if not v:
         return "–"
-    n = v.get("n", 106)
+    n = v["n"]
     return f"{v['precision']:.3f} / {v['coverage']:.3f} ({n})"
 
 
@@ -173,26 +183,29 @@ def table(figs: dict[str, dict]) -> str:
     def f(x: float | None) -> str:
         return "–" if x is None else f"{x:.3f}"
 
+    n_test = next(iter(figs.values()))["shared_ff_test"]["n"]
+
     rows = [
-        ("129 shared ff-test clips: accuracy", lambda d: f(d["shared_ff_test_129"]["accuracy"])),
+        (f"{n_test} shared ff-test clips: accuracy", lambda d: f(d["shared_ff_test"]["accuracy"])),
         ("same: mean recall over blues, classical, jazz, pop",
-         lambda d: f(d["shared_ff_test_129"]["mean_recall_big4"])),
+         lambda d: f(d["shared_ff_test"]["mean_recall_big4"])),
         ("same: macro-F1 (genres present)",
-         lambda d: f(d["shared_ff_test_129"]["macro_f1_present"])),
+         lambda d: f(d["shared_ff_test"]["macro_f1_present"])),
         ("full ff-test via the published taggrams (290 tracks): accuracy / macro-F1",
          lambda d: (f"{d['ff_test_290_published_taggrams']['accuracy']:.3f} / "
                     f"{d['ff_test_290_published_taggrams']['macro_f1']:.3f}")
          if "ff_test_290_published_taggrams" in d else "–"),
         ("default threshold (calibrated confidence)", lambda d: f"{d['min_confidence']:.2f}"),
-        ("129 shared ff-test clips at that threshold: precision / coverage",
-         lambda d: (f"{d['shared_ff_test_129']['at_threshold']['precision']:.3f} / "
-                    f"{d['shared_ff_test_129']['at_threshold']['coverage']:.3f}")),
+        (f"{n_test} shared ff-test clips at that threshold: precision / coverage",
+         lambda d: (f"{d['shared_ff_test']['at_threshold']['precision']:.3f} / "
+                    f"{d['shared_ff_test']['at_threshold']['coverage']:.3f}")),
         ("validation: precision of written genres / coverage (clips)", _validation),
         ("5-fold CV track macro-F1 (clips)",
          lambda d: f"{d['cv_macro_f1']['mean']:.3f} ({d['cv_macro_f1']['clips']})"
          if "cv_macro_f1" in d else "–"),
         ("pick agreement under the six transformations",
          lambda d: f(d["invariance"]["agreement_all"]) if "invariance" in d else "–"),
+        *allmusic_figures.table_rows(),
     ]  # fmt: skip
     names = list(figs)
     lines = ["| measure | " + " | ".join(f"`{n}`" for n in names) + " |",
