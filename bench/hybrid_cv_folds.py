@@ -4,9 +4,10 @@
 process. On a shared machine a final training and the CV can then not overlap fold by fold;
 this runs folds ``--first``..``--last`` of a run's plan exactly as ``evaluate`` does (the
 same hyperparameters, fit settings and per-fold seed ``plan.seed + fold``) and writes
-``<out>/cv-folds/fold-<n>.json``; ``--merge`` then writes ``<out>/cv.json`` from all of them,
-with the same summary, vote rule and threshold as ``evaluate`` (``evaluate``'s
-``confusion_cv.png`` and ``curves_cv.png`` are not drawn)::
+``<out>/cv-folds/fold-<n>.json``; ``--merge`` then writes ``<out>/cv.json`` from all of
+them (``--partial``: from those there, saying which are missing), with the same summary,
+vote rule and threshold as ``evaluate`` (its ``confusion_cv.png`` and ``curves_cv.png`` are
+not drawn)::
 
     python bench/hybrid_cv_folds.py --out runs/v10 --hp runs/v10/hp.json --first 0 --last 2 &
     python bench/hybrid_cv_folds.py --out runs/v10 --hp runs/v10/hp.json --first 3 --last 4
@@ -44,7 +45,7 @@ def run_folds(out: Path, hp_file: Path | None, first: int, last: int, fit: dict)
         print(f"fold {f + 1}: {json.dumps(fold['track']['logmean']['macro_f1'])}", flush=True)
 
 
-def merge(out: Path) -> dict:
+def merge(out: Path, *, partial: bool = False) -> dict:
     from model_training.calibration import choose_min_confidence
     from model_training.evaluate import choose_vote, summarize_folds, write_json
     from model_training.hybrid.steps import read
@@ -52,10 +53,10 @@ def merge(out: Path) -> dict:
     plan = read(out / "plan.json")["plan"]
     parts = sorted((out / "cv-folds").glob("fold-*.json"), key=lambda p: int(p.stem[5:]))
     loaded = [json.loads(p.read_text()) for p in parts]
-    if [d["fold"] for d in loaded] != list(range(len(plan["folds"]))):
-        raise SystemExit(
-            f"folds present: {[d['fold'] for d in loaded]}; need all {len(plan['folds'])}"
-        )
+    have = [d["fold"] for d in loaded]
+    missing = sorted(set(range(len(plan["folds"]))) - set(have))
+    if missing and not (partial and have):
+        raise SystemExit(f"folds present: {have}; need all {len(plan['folds'])} (or --partial)")
     results = [d["result"] for d in loaded]
     for r in results:
         r.pop("history", None)
@@ -71,6 +72,10 @@ def merge(out: Path) -> dict:
         "folds": results,
         "ran_as": "bench/hybrid_cv_folds.py, folds in separate processes",
     }
+    if missing:  # said wherever the figures go: these are not k of k folds
+        result["summary"]["folds_of"] = len(plan["folds"])
+        result["summary"]["missing_folds"] = missing
+        result["summary"]["note"] = f"only folds {have} (0-based) of {len(plan['folds'])} ran"
     write_json(result, out / "cv.json")
     return result
 
@@ -85,9 +90,10 @@ def main() -> None:
     ap.add_argument("--last", type=int, default=None)
     ap.add_argument("--cache", type=Path, default=Path(".cache/features"))
     ap.add_argument("--merge", action="store_true", help="write cv.json from the folds' files")
+    ap.add_argument("--partial", action="store_true", help="with --merge: allow missing folds")
     args = ap.parse_args()
     if args.merge:
-        s = merge(args.out)["summary"]
+        s = merge(args.out, partial=args.partial)["summary"]
         acc, f1 = s["track_accuracy"], s["track_macro_f1"]
         print(
             f"CV track accuracy {acc['mean']:.3f} ± {acc['std']:.3f}, "
