@@ -6,8 +6,8 @@ this runs folds ``--first``..``--last`` of a run's plan exactly as ``evaluate`` 
 same hyperparameters, fit settings and per-fold seed ``plan.seed + fold``) and writes
 ``<out>/cv-folds/fold-<n>.json``; ``--merge`` then writes ``<out>/cv.json`` from all of
 them (``--partial``: from those there, saying which are missing), with the same summary,
-vote rule and threshold as ``evaluate`` (its ``confusion_cv.png`` and ``curves_cv.png`` are
-not drawn)::
+vote rule, threshold, ``report/confusion_cv.png`` and ``report/curves_cv.png`` as
+``evaluate``::
 
     python bench/hybrid_cv_folds.py --out runs/v10 --hp runs/v10/hp.json --first 0 --last 2 &
     python bench/hybrid_cv_folds.py --out runs/v10 --hp runs/v10/hp.json --first 3 --last 4
@@ -47,7 +47,13 @@ def run_folds(out: Path, hp_file: Path | None, first: int, last: int, fit: dict)
 
 def merge(out: Path, *, partial: bool = False) -> dict:
     from model_training.calibration import choose_min_confidence
-    from model_training.evaluate import choose_vote, summarize_folds, write_json
+    from model_training.evaluate import (
+        choose_vote,
+        plot_confusion,
+        plot_curves,
+        summarize_folds,
+        write_json,
+    )
     from model_training.hybrid.steps import read
 
     plan = read(out / "plan.json")["plan"]
@@ -58,8 +64,7 @@ def merge(out: Path, *, partial: bool = False) -> dict:
     if missing and not (partial and have):
         raise SystemExit(f"folds present: {have}; need all {len(plan['folds'])} (or --partial)")
     results = [d["result"] for d in loaded]
-    for r in results:
-        r.pop("history", None)
+    histories = {f"fold {d['fold'] + 1}": d["result"].pop("history") for d in loaded}
     vote, comparison = choose_vote(results)
     confidence = np.concatenate([r["track"][vote]["confidence"] for r in results])
     correct = np.concatenate([r["track"][vote]["correct"] for r in results]).astype(bool)
@@ -77,6 +82,11 @@ def merge(out: Path, *, partial: bool = False) -> dict:
         result["summary"]["missing_folds"] = missing
         result["summary"]["note"] = f"only folds {have} (0-based) of {len(plan['folds'])} ran"
     write_json(result, out / "cv.json")
+    # The figures evaluate draws, for export to copy into the bundle's report/.
+    (out / "report").mkdir(parents=True, exist_ok=True)
+    title = f"cross-validation, folds {[f + 1 for f in have]} ({vote} vote)"
+    plot_confusion(result["confusion_all_folds"], out / "report" / "confusion_cv.png", title=title)
+    plot_curves(histories, out / "report" / "curves_cv.png")
     return result
 
 
