@@ -24,6 +24,8 @@ import pytest
 
 from genrefy_tagger.config import GTZAN_GENRES
 
+pytestmark = pytest.mark.shared  # built from the real clips of ../shared/gtzan
+
 ROOT = Path(__file__).resolve().parents[1]
 GENRES = ("blues", "classical", "jazz", "rock")
 #: Per genre: clips of ff-train (the development clips) and one of ff-test (held out).
