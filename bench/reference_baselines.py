@@ -97,6 +97,7 @@ def main() -> None:
             "cv_macro_f1_mean": round(float(np.mean(f1s)), 4),
             "cv_macro_f1_std": round(float(np.std(f1s)), 4),
             "cv_pooled": scores(truth, pred),
+            "cv_per_fold": fold_scores,
             "test": scores(yt, fit_predict(name, xd, yd, xt)),
         }
     print(json.dumps(result, indent=1))

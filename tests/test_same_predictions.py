@@ -12,8 +12,9 @@ and passed unchanged after it (``9054e60``); it was recorded again, with::
 when the retrained hybrid 1.2.0 replaced 1.1.0, and again when 1.3.0 replaced 1.2.0 (a new
 model predicts differently by design; the musicnn half came out identical both times), and
 when both models were retrained without repeated recordings and scored artists (musicnn head
-2026.11.26.0926, hybrid 1.3.1), when hybrid 1.4.0 (other settings) replaced 1.3.1, and when
-hybrid 1.5.0 (settings of a fresh study) replaced 1.4.0.
+2026.11.26.0926, hybrid 1.3.1), when hybrid 1.4.0 (other settings) replaced 1.3.1, when
+hybrid 1.5.0 (settings of a fresh study) replaced 1.4.0, and when hybrid 1.6.0 (1.5.0's
+settings retrained on the 583-clip folder) replaced 1.5.0 (the musicnn half again identical).
 A refactor that changes what the engine hears or how a kind computes fails here.
 LiteRT's kernels may differ in the last bits between CPUs, hence the tolerance.
 """
