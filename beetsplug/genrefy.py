@@ -2,8 +2,8 @@
 
 The plugin reads its config and options and hooks into beets; the work (which items
 to ask about, storing the answers through beets) is
-:class:`genrefy_tagger.library_tagging.LibraryTagger`, and all listening is done by
-:mod:`genrefy_tagger.engine`, which loads on first use, so beets' start-up and
+:class:`genrefy_tagger.cli.library_tagging.LibraryTagger`, and all listening is done by
+:mod:`genrefy_tagger.listening.engine`, which loads on first use, so beets' start-up and
 ``beet --help`` stay light and never touch TensorFlow.
 """
 
@@ -18,7 +18,7 @@ from beets.dbcore import types
 from beets.plugins import BeetsPlugin
 from beets.util import displayable_path
 
-from genrefy_tagger.library_tagging import LibraryTagger, Run
+from genrefy_tagger.cli.library_tagging import LibraryTagger, Run
 
 if TYPE_CHECKING:
     from beets.importer import ImportSession, ImportTask
@@ -109,8 +109,8 @@ class GenrefyPlugin(BeetsPlugin):
         return [cmd]
 
     def command(self, lib: Library, opts: Any, args: list[str]) -> None:
-        from genrefy_tagger.model import BundleError
-        from genrefy_tagger.report import ReportError
+        from genrefy_tagger.listening.model import BundleError
+        from genrefy_tagger.reporting.report import ReportError
 
         run = self.settings(
             force=opts.force,

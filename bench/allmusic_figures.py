@@ -1,6 +1,7 @@
 """How a bundle does on real commercial recordings: ``../shared/allmusic``, per kind.
 
-Every clip goes through the real tagging path (:func:`genrefy_tagger.engine.analyse_paths`,
+Every clip goes through the real tagging path
+(:func:`genrefy_tagger.listening.engine.analyse_paths`,
 the bundle's window plan, calibration and default threshold). Per kind of the folder's
 manifest, with the counts beside every rate:
 
@@ -53,8 +54,8 @@ def measure(
     unsure) so a later step can reuse them without tagging again.
     """
     sys.path.insert(0, str(ROOT))
-    from genrefy_tagger.engine import analyse_paths
-    from genrefy_tagger.model import resolve_bundle
+    from genrefy_tagger.listening.engine import analyse_paths
+    from genrefy_tagger.listening.model import resolve_bundle
 
     path = resolve_bundle(bundle)
     meta = json.loads((Path(path) / "bundle.json").read_text())

@@ -38,8 +38,8 @@ BUNDLE = ROOT / "genrefy_tagger" / "models" / "musicnn"
 
 def valid_patches(gtzan: Path, n_clips: int) -> np.ndarray:
     """Every patch (musicnn's 1-s step) of the first ``n_clips`` ff-valid clips, genres mixed."""
-    from genrefy_tagger import audio
-    from genrefy_tagger.musicnn import track_patches
+    from genrefy_tagger.reading import audio
+    from genrefy_tagger.reading.musicnn import track_patches
 
     with open(gtzan / "manifest.csv", newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["fault_filtered_split"] == "valid"]
@@ -58,7 +58,7 @@ def main() -> None:
     import keras
     import tensorflow as tf
 
-    from genrefy_tagger.lite import LiteRunner
+    from genrefy_tagger.listening.lite import LiteRunner
     from model_training.litert import export_litert
     from model_training.musicnn.fast import build_fast_frontend
 

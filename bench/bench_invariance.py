@@ -4,7 +4,7 @@ Each of the shared ff-test clips (161) is tagged as it is and after six changes 
 library's copy of a recording may carry — −12 dB; 4 s of digital silence at both
 ends; +6 dB with clipping at full scale; looped to 3 minutes; an MP3 re-encode
 (128 kb/s, PyAV); 44.1 kHz stereo — through the real tagging path
-(:class:`genrefy_tagger.engine.AnalysisPool`, the shipped bundle and window plan).
+(:class:`genrefy_tagger.listening.engine.AnalysisPool`, the shipped bundle and window plan).
 A pick "agrees" when the transformed file's top genre equals the original's.
 
 Evaluation only: nothing here is used to train, tune or choose anything. The
@@ -80,8 +80,9 @@ def make_variant(src: Path, name: str, dest: Path) -> Path:
 
 
 def analyse(paths: list[Path], model: str | None, jobs: int) -> list:
-    """Each file's :class:`~genrefy_tagger.vote.Decision` (None when nothing was heard)."""
-    from genrefy_tagger.engine import analyse_paths
+    """Each file's :class:`~genrefy_tagger.listening.vote.Decision` (None when nothing was
+    heard)."""
+    from genrefy_tagger.listening.engine import analyse_paths
 
     return [a.decision for a in analyse_paths(paths, bundle_path=model, jobs=jobs)]
 

@@ -71,9 +71,9 @@ def per_call(fn, repeats: int) -> float:
 
 
 def single_process(tracks: dict[str, Path], repeats: int, max_windows: int) -> dict[str, float]:
-    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
-    from genrefy_tagger.musicnn import read_track_windows, window_patches
-    from genrefy_tagger.windows import WindowPolicy
+    from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
+    from genrefy_tagger.reading.musicnn import read_track_windows, window_patches
+    from genrefy_tagger.reading.windows import WindowPolicy
 
     start = time.perf_counter()
     predictor = MusicnnPredictor(BUNDLE, threads=1)
@@ -107,8 +107,8 @@ _worker: dict = {}
 
 def _init(max_windows: int) -> None:
     os.environ["OMP_NUM_THREADS"] = "1"
-    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
-    from genrefy_tagger.windows import WindowPolicy
+    from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
+    from genrefy_tagger.reading.windows import WindowPolicy
 
     _worker["p"] = MusicnnPredictor(BUNDLE, threads=1)
     _worker["policy"] = WindowPolicy(max_windows=max_windows)

@@ -45,7 +45,7 @@ _ANALYSIS = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from pathlib import Path
-from genrefy_tagger.tagger import Options, run
+from genrefy_tagger.running.tagger import Options, run
 folder, jobs, ray, ship = sys.argv[1], int(sys.argv[2]), sys.argv[3] or None, sys.argv[4] == "1"
 options = Options(dry_run=True, jobs=jobs, ray=ray, ship_audio=ship)  # no cache
 times = []
@@ -63,10 +63,10 @@ import json, sys, time
 from collections import deque
 jobs, ray, n = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 if ray:
-    from genrefy_tagger.ray_pool import RayPool
+    from genrefy_tagger.running.ray_pool import RayPool
     pool = RayPool(None, address="local", jobs=jobs)
 else:
-    from genrefy_tagger.engine import AnalysisPool
+    from genrefy_tagger.listening.engine import AnalysisPool
     pool = AnalysisPool(None, jobs=jobs)
 with pool:
     for _ in range(2 * jobs):  # workers up and warm
@@ -99,8 +99,8 @@ def driver_files_per_s(paths: list[Path], state: Path) -> dict[str, float]:
     """A real run and a dry run on files whose analyses are cached: the driver's own work."""
     sys.path.insert(0, str(ROOT))
     os.environ["GENREFY_STATE_DIR"] = str(state)
-    from genrefy_tagger.journal import Journal
-    from genrefy_tagger.tagger import Options, run
+    from genrefy_tagger.running.tagger import Options, run
+    from genrefy_tagger.writing.journal import Journal
 
     out: dict[str, float] = {}
     with tempfile.TemporaryDirectory(dir=ROOT / ".cache" / "bench") as tmp:
@@ -125,8 +125,8 @@ def driver_files_per_s(paths: list[Path], state: Path) -> dict[str, float]:
 
 
 def parquet_rows_per_s(n: int) -> float:
-    from genrefy_tagger.parquet_report import ParquetReport
-    from genrefy_tagger.report import Row
+    from genrefy_tagger.reporting.parquet_report import ParquetReport
+    from genrefy_tagger.reporting.report import Row
 
     genres = [f"g{i}" for i in range(10)]
     scores = tuple((g, 0.1) for g in genres)

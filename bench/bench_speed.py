@@ -41,13 +41,19 @@ import json, os, sys, time
 t0 = time.perf_counter()
 os.environ["OMP_NUM_THREADS"] = "1"
 import numpy as np
-from genrefy_tagger import audio, musicnn
-from genrefy_tagger.model import load_bundle
-from genrefy_tagger.windows import WindowPolicy
-try:  # the model-kind layout; a baseline tree may predate it
-    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
+try:  # the pipeline layout (reading/, listening/); a baseline tree may predate it
+    from genrefy_tagger.reading import audio, musicnn
+    from genrefy_tagger.reading.windows import WindowPolicy
+    from genrefy_tagger.listening.model import load_bundle
+    from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
 except ImportError:
-    MusicnnPredictor = musicnn.MusicnnPredictor
+    from genrefy_tagger import audio, musicnn
+    from genrefy_tagger.model import load_bundle
+    from genrefy_tagger.windows import WindowPolicy
+    try:  # the model-kind layout; an older baseline may predate it too
+        from genrefy_tagger.kinds.musicnn import MusicnnPredictor
+    except ImportError:
+        MusicnnPredictor = musicnn.MusicnnPredictor
 bundle = load_bundle(None)
 predictor = MusicnnPredictor(bundle.path, threads=1)
 policy = WindowPolicy(max_windows=bundle.max_windows)
@@ -76,7 +82,10 @@ print(json.dumps({"first_result_s": first, "windows_per_track": float(np.mean(n_
 
 _DECODE = r"""
 import sys, time
-from genrefy_tagger import audio
+try:  # the pipeline layout; a baseline tree may predate it
+    from genrefy_tagger.reading import audio
+except ImportError:
+    from genrefy_tagger import audio
 t = time.perf_counter()
 for p in sys.argv[1:]:
     audio.load(p, sample_rate=22050)  # the files' own rate: decoding only

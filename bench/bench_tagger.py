@@ -52,9 +52,9 @@ def make_tracks(gtzan: Path, out: Path, n: int) -> list[Path]:
 
 def time_decode(paths: list[Path]) -> tuple[float, float]:
     """Seconds to decode the files whole, and only the windows the tagger analyses."""
-    from genrefy_tagger import audio
-    from genrefy_tagger.config import FeatureConfig
-    from genrefy_tagger.windows import WindowPolicy, plan_starts
+    from genrefy_tagger.reading import audio
+    from genrefy_tagger.reading.config import FeatureConfig
+    from genrefy_tagger.reading.windows import WindowPolicy, plan_starts
 
     cfg = FeatureConfig()
     t0 = time.perf_counter()
@@ -74,10 +74,10 @@ def time_naive(paths: list[Path]) -> float:
     """The seed's way: librosa.load the whole file, features and a prediction per chunk."""
     import librosa
 
-    from genrefy_tagger.config import FeatureConfig
-    from genrefy_tagger.features import window_features
-    from genrefy_tagger.kinds.hybrid import HybridModel
-    from genrefy_tagger.model import load_bundle
+    from genrefy_tagger.listening.kinds.hybrid import HybridModel
+    from genrefy_tagger.listening.model import load_bundle
+    from genrefy_tagger.reading.config import FeatureConfig
+    from genrefy_tagger.reading.features import window_features
 
     cfg = FeatureConfig()
     predictor = HybridModel(load_bundle("hybrid"))  # the feature-based model, as in the seed

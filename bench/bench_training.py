@@ -97,8 +97,8 @@ def report_run(run: Path) -> None:
 def bench_inference() -> None:
     import numpy as np
 
-    from genrefy_tagger.kinds.hybrid import HybridModel
-    from genrefy_tagger.model import bundled_models, load_bundle
+    from genrefy_tagger.listening.kinds.hybrid import HybridModel
+    from genrefy_tagger.listening.model import bundled_models, load_bundle
 
     bundle = load_bundle(bundled_models()["hybrid"])
     predictor = HybridModel(bundle, backend="litert")

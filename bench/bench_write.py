@@ -17,6 +17,7 @@ current code with the fingerprint forced to decode the audio. Prints the median 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -59,10 +61,20 @@ def make_files(folder: Path, seconds: float) -> dict[str, Path]:
     return files
 
 
+def _writing(name: str) -> ModuleType:
+    """``genrefy_tagger.writing.<name>``, or the flat ``genrefy_tagger.<name>`` of a baseline
+    revision from before the package was split into pipeline steps."""
+    try:
+        return importlib.import_module(f"genrefy_tagger.writing.{name}")
+    except ModuleNotFoundError:
+        return importlib.import_module(f"genrefy_tagger.{name}")
+
+
 def time_round_trips(path: Path, repeat: int) -> tuple[list[float], list[float], list[float]]:
     """Read, journalled write and journal undo of ``path``, ``repeat`` times (this code)."""
-    from genrefy_tagger.journal import Journal, undo
-    from genrefy_tagger.tags import TagState, read_tags, write_genres
+    journal, tags = _writing("journal"), _writing("tags")
+    Journal, undo = journal.Journal, journal.undo
+    TagState, read_tags, write_genres = tags.TagState, tags.read_tags, tags.write_genres
 
     reads, writes, undos = [], [], []
     for i in range(repeat):
@@ -90,8 +102,7 @@ def time_round_trips(path: Path, repeat: int) -> tuple[list[float], list[float],
 
 def child(folder: Path, repeat: int, decode: bool) -> None:
     """Time every file in ``folder`` with the genrefy_tagger on sys.path; JSON lines out."""
-    from genrefy_tagger import safe_write
-
+    safe_write = _writing("safe_write")
     if decode:
         safe_write.payload_hash = lambda path: None  # force the decoding fallback
     for path in sorted(p for p in folder.iterdir() if not p.name.startswith(".")):

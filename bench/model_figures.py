@@ -64,9 +64,9 @@ def published_ff_test(bundle: Path) -> dict[str, float]:
     from sklearn.metrics import f1_score
 
     sys.path.insert(0, str(ROOT))
-    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
-    from genrefy_tagger.model import load_bundle
-    from genrefy_tagger.vote import calibrate
+    from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
+    from genrefy_tagger.listening.model import load_bundle
+    from genrefy_tagger.listening.vote import calibrate
     from model_training.musicnn.fidelity import load_published
     from model_training.musicnn.head import spread_indices
 
@@ -88,7 +88,7 @@ def published_ff_test(bundle: Path) -> dict[str, float]:
 
 def validation_precision(bundle: Path, jobs: int) -> dict[str, float]:
     """Precision of what would be written, and coverage, on the shared ff-valid clips."""
-    from genrefy_tagger.engine import analyse_paths
+    from genrefy_tagger.listening.engine import analyse_paths
 
     with open(GTZAN / "manifest.csv", newline="", encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r["fault_filtered_split"] == "valid"]
@@ -160,7 +160,7 @@ def figures(name: str, jobs: int, invariance: bool) -> dict:
 def _reliability(bundle: Path, inv: dict) -> None:
     """Reliability diagram of the shipped (calibrated) confidences on the shared test clips."""
     sys.path.insert(0, str(ROOT))
-    from genrefy_tagger.config import GTZAN_GENRES
+    from genrefy_tagger.reading.config import GTZAN_GENRES
     from model_training.calibration import reliability_png
 
     keep = [i for i, r in enumerate(inv["ranked"]) if r is not None]
@@ -230,7 +230,7 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(figs, indent=1) + "\n")
     if args.write:
-        from genrefy_tagger.model import write_bundle_json
+        from genrefy_tagger.listening.model import write_bundle_json
 
         for n, d in figs.items():
             meta = json.loads((MODELS / n / "bundle.json").read_text())

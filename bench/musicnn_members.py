@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from genrefy_tagger.vote import calibrate  # noqa: E402
+from genrefy_tagger.listening.vote import calibrate  # noqa: E402
 from model_training.calibration import choose_threshold, fit_temperature, log_loss  # noqa: E402
 from model_training.musicnn.head import (  # noqa: E402
     HeadParams,

@@ -80,8 +80,8 @@ def folds_of(valid: Taggrams, k: int, how: str) -> np.ndarray:
 
 def valid_aug(gtzan: Path) -> Taggrams:
     """Production-style copy 0 of every ff-valid clip through the port (cached)."""
-    from genrefy_tagger.lite import LiteRunner
-    from genrefy_tagger.windows import WindowPolicy
+    from genrefy_tagger.listening.lite import LiteRunner
+    from genrefy_tagger.reading.windows import WindowPolicy
 
     meta = json.loads((BUNDLE / "bundle.json").read_text())
     out = PORT_CACHE / "aug0_valid.npz"

@@ -42,7 +42,7 @@ def clip_statistics(path: Path) -> np.ndarray:
 
 def scores(truth: list[str], pred: list[str]) -> dict[str, float]:
     """Accuracy and macro-F1 over the genres present, as the hybrid's evaluation gives them."""
-    from genrefy_tagger.config import GTZAN_GENRES
+    from genrefy_tagger.reading.config import GTZAN_GENRES
     from model_training.evaluate import scores as evaluate_scores
 
     index = GTZAN_GENRES.index

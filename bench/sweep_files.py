@@ -10,7 +10,7 @@ files made here the way the test suite makes them (every format of
 Audio header). Each file is copied to a temporary folder first (the originals are never
 touched), then put through what a run and its ``--undo`` do: read the tags, write a
 genre with genrefy's provenance field through the journal, then ``undo`` that journal.
-Around every step each decoder's view (``genrefy_tagger.decoders.views``: libsndfile's
+Around every step each decoder's view (``genrefy_tagger.writing.decoders.views``: libsndfile's
 and FFmpeg's stream facts, or their error), the other tags (read with mutagen) and the
 audio FFmpeg decodes (every sample, hashed) are compared with the original's.
 
@@ -42,11 +42,11 @@ import mutagen
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from genrefy_tagger import audio  # noqa: E402
-from genrefy_tagger.decoders import views  # noqa: E402
-from genrefy_tagger.formats import AUDIO_EXTENSIONS  # noqa: E402
-from genrefy_tagger.journal import Journal, read_journal, undo  # noqa: E402
-from genrefy_tagger.tags import TagError, TagState, read_tags, write_genres  # noqa: E402
+from genrefy_tagger.reading import audio  # noqa: E402
+from genrefy_tagger.reading.formats import AUDIO_EXTENSIONS  # noqa: E402
+from genrefy_tagger.writing.decoders import views  # noqa: E402
+from genrefy_tagger.writing.journal import Journal, read_journal, undo  # noqa: E402
+from genrefy_tagger.writing.tags import TagError, TagState, read_tags, write_genres  # noqa: E402
 
 PROJECTS = ("mutagen", "beets", "pytaglib", "soundfile")
 CACHE = ROOT / ".cache" / "sweep"

@@ -44,7 +44,7 @@ def summarise(rows: Sequence[dict[str, str]], decisions: Sequence[Any]) -> dict[
     """Figures per kind from one decision per manifest row (None: nothing heard).
 
     ``decisions`` need ``genre`` (the pick at ``--min-confidence 0``) and ``unsure``
-    (below the default threshold, or abstained): :class:`genrefy_tagger.vote.Decision`.
+    (below the default threshold, or abstained): :class:`genrefy_tagger.listening.vote.Decision`.
     """
     out: dict[str, Any] = {"n": len(rows)}
     pairs = list(zip(rows, decisions, strict=True))

@@ -8,7 +8,7 @@ Every rule here reads validation predictions only (never a test set):
   tracks reach a target accuracy;
 * :func:`choose_threshold` (musicnn retrain): lowest 0.01 step whose kept tracks reach
   a target precision, keeping at least ``MIN_COVERAGE`` of them;
-* :func:`fit_temperature`: the temperature of :func:`genrefy_tagger.vote.calibrate`
+* :func:`fit_temperature`: the temperature of :func:`genrefy_tagger.listening.vote.calibrate`
   minimising the log-loss, with :func:`expected_calibration_error` and
   :func:`reliability_png` to show the result;
 * :func:`calibration_report`: all of that for one validation set (both models' bundles).
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from genrefy_tagger.vote import calibrate
+from genrefy_tagger.listening.vote import calibrate
 
 #: Smallest share of validation tracks the threshold must keep (else the target is unreachable).
 MIN_COVERAGE = 0.2

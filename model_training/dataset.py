@@ -25,8 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from genrefy_tagger.audio import AudioError, probe
-from genrefy_tagger.config import GTZAN_GENRES
+from genrefy_tagger.reading.audio import AudioError, probe
+from genrefy_tagger.reading.config import GTZAN_GENRES
 
 #: ``blues.00012`` (with any extension after it).
 TRACK_ID = re.compile(r"^(?P<genre>[a-z]+)\.(?P<number>\d{5})$")

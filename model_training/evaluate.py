@@ -1,7 +1,7 @@
 """Scoring a model: chunk- and track-level metrics, vote rules, fold summaries, plots.
 
 Track level is what matters (the tagger labels tracks): window probabilities are
-pooled per track with :func:`genrefy_tagger.vote.combine` — the tagger's own
+pooled per track with :func:`genrefy_tagger.listening.vote.combine` — the tagger's own
 function — by the ``mean`` or the ``logmean`` rule.
 
 Macro-F1 is averaged over the genres present in the evaluated set's truth (the
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from genrefy_tagger.config import GTZAN_GENRES
-from genrefy_tagger.vote import combine
+from genrefy_tagger.listening.vote import combine
+from genrefy_tagger.reading.config import GTZAN_GENRES
 
 VOTE_RULES = ("mean", "logmean")
 LEAKY_LABEL = "leaky, for comparison only"

@@ -5,7 +5,7 @@ delivered, not by its genre: spectral balance (EQ tilt), dynamics (compression),
 level and clipping (gain pushed into full scale), lossy coding (MP3 at a low or
 middling bit rate), and small tuning / tempo differences. Each training copy gets
 a random mix of these; the level itself is then undone by the tagger's own
-normalisation (:func:`genrefy_tagger.loudness.normalise_clip`), exactly as at tag time.
+normalisation (:func:`genrefy_tagger.reading.loudness.normalise_clip`), exactly as at tag time.
 
 The recipe of copy ``c`` of a track is a pure function of (track id, c).
 """
@@ -82,7 +82,7 @@ def mp3_roundtrip(y: np.ndarray, sample_rate: int, kbps: int) -> np.ndarray:
     """Encode to MP3 with PyAV (libmp3lame) and decode back with the tagger's decoder."""
     import av
 
-    from genrefy_tagger import audio
+    from genrefy_tagger.reading import audio
 
     fd, name = tempfile.mkstemp(suffix=".mp3")
     os.close(fd)

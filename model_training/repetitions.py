@@ -201,7 +201,7 @@ def repetitions_of(
     recomputed when any clip changes, is added or is removed. Clips that cannot be
     decoded are left out of the comparison (the feature extraction reports them).
     """
-    from genrefy_tagger.audio import AudioError, load
+    from genrefy_tagger.reading.audio import AudioError, load
 
     stamps = []
     for c in sorted(clips, key=lambda c: c.track_id):

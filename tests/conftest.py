@@ -67,8 +67,8 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small, untrained but real bundle (Keras + LiteRT + JSON) for engine tests."""
     import keras
 
-    from genrefy_tagger.config import GTZAN_GENRES, FeatureConfig
-    from genrefy_tagger.model import write_bundle_json
+    from genrefy_tagger.listening.model import write_bundle_json
+    from genrefy_tagger.reading.config import GTZAN_GENRES, FeatureConfig
 
     config = FeatureConfig()
     keras.utils.set_random_seed(0)

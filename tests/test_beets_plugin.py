@@ -28,7 +28,7 @@ from beets.test.helper import ImportHelper, PluginMixin, PluginTestHelper
 from beets.util import cached_classproperty
 from mediafile import MediaFile
 
-from genrefy_tagger.config import GTZAN_GENRES, display_name
+from genrefy_tagger.reading.config import GTZAN_GENRES, display_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -297,7 +297,7 @@ class TestCommand(PluginTestHelper):
         pool and every analysis in flight. Only that item fails; the others are tagged."""
         import worker_crash
 
-        from genrefy_tagger import engine
+        from genrefy_tagger.listening import engine
 
         monkeypatch.setattr(engine, "_analyse_in_worker", worker_crash.analyse_or_die)
         self.config["genrefy"].set({"jobs": 2, "cache": False})  # every item reaches a worker
@@ -394,7 +394,7 @@ mods = [m.split(".")[0] for m in sys.modules]
 print(json.dumps({
     "tensorflow": "tensorflow" in mods or "keras" in mods,
     "plugin": "beetsplug.genrefy" in sys.modules,
-    "engine": "genrefy_tagger.engine" in sys.modules,
+    "engine": "genrefy_tagger.listening.engine" in sys.modules,
 }))
 """
 

@@ -19,9 +19,9 @@ from beets.util import cached_classproperty
 from mediafile import MediaFile
 from reviewlib import tag
 
-from genrefy_tagger.cache import default_cache_path
-from genrefy_tagger.model import resolve_bundle
-from genrefy_tagger.plan import read_plan
+from genrefy_tagger.listening.model import resolve_bundle
+from genrefy_tagger.running.cache import default_cache_path
+from genrefy_tagger.running.plan import read_plan
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrefy_tagger.config import GTZAN_GENRES, FeatureConfig
-from genrefy_tagger.kinds.hybrid import HybridModel
-from genrefy_tagger.model import bundled_models, default_bundle_dir, load_bundle
+from genrefy_tagger.listening.kinds.hybrid import HybridModel
+from genrefy_tagger.listening.model import bundled_models, default_bundle_dir, load_bundle
+from genrefy_tagger.reading.config import GTZAN_GENRES, FeatureConfig
 
 BUNDLE = bundled_models()["hybrid"]
 
@@ -61,7 +61,7 @@ def test_litert_and_keras_agree_on_a_real_clip(gtzan_dir: Path) -> None:
 
 @pytest.mark.shared
 def test_analyzer_classifies_a_real_clip(gtzan_dir: Path) -> None:
-    from genrefy_tagger.engine import Analyzer
+    from genrefy_tagger.listening.engine import Analyzer
 
     analysis = Analyzer(BUNDLE).analyse(_a_clip(gtzan_dir))
     assert analysis.error is None and analysis.decision is not None
@@ -79,9 +79,9 @@ def test_default_model_is_a_shipped_bundle():
 
 def test_shipped_default_is_calibrated_and_normalised():
     """The default bundle carries its temperature, threshold and level target, and uses them."""
-    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
-    from genrefy_tagger.loudness import TARGET_DB
-    from genrefy_tagger.model import load_bundle
+    from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
+    from genrefy_tagger.listening.model import load_bundle
+    from genrefy_tagger.reading.loudness import TARGET_DB
 
     bundle = load_bundle("musicnn")
     cal = bundle.meta["calibration"]

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from reviewlib import MODEL, make_library, tag
 
-from genrefy_tagger.cache import AnalysisCache, CachedPool, default_cache_path
-from genrefy_tagger.engine import Analysis
-from genrefy_tagger.tags import read_tags
+from genrefy_tagger.listening.engine import Analysis
+from genrefy_tagger.running.cache import AnalysisCache, CachedPool, default_cache_path
+from genrefy_tagger.writing.tags import read_tags
 
 
 @pytest.fixture(autouse=True)
@@ -174,8 +174,8 @@ def test_concurrent_writers_and_a_killed_one(tmp_path: Path):
     code = (
         "import os, sys, numpy as np\n"
         "from pathlib import Path\n"
-        "from genrefy_tagger.cache import AnalysisCache\n"
-        "from genrefy_tagger.engine import Analysis\n"
+        "from genrefy_tagger.running.cache import AnalysisCache\n"
+        "from genrefy_tagger.listening.engine import Analysis\n"
         f"p = Path({str(tmp_path / 'killed.mp3')!r}); p.write_bytes(b'z')\n"
         f"c = AnalysisCache({str(db)!r})\n"
         "c.put(Analysis(p, note='silent', duration=9.0), 'm', 'p', os.stat(p))\n"

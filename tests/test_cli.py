@@ -14,7 +14,7 @@ from audiofiles import make_audio
 from click.testing import CliRunner
 
 from genrefy_tagger.cli import main
-from genrefy_tagger.tags import read_tags, write_genres
+from genrefy_tagger.writing.tags import read_tags, write_genres
 
 KINDS = ("mp3", "flac", "ogg", "m4a", "opus", "wav")
 
@@ -63,7 +63,7 @@ def test_help_is_fast_and_does_not_import_tensorflow():
 
 
 def test_help_quotes_the_shipped_bundles_own_defaults():
-    from genrefy_tagger.model import bundled_models, load_bundle
+    from genrefy_tagger.listening.model import bundled_models, load_bundle
 
     text = " ".join(CliRunner().invoke(main, ["--help"]).output.split())
     for name, folder in bundled_models().items():
@@ -228,7 +228,7 @@ def test_a_run_that_changes_nothing_leaves_no_journal(library: Path, tmp_path: P
 
 
 def test_a_new_policy_on_analysed_files_hints_at_force(library: Path):
-    from genrefy_tagger.model import load_bundle
+    from genrefy_tagger.listening.model import load_bundle
 
     tag = load_bundle("hybrid").tag  # e.g. gtzan-hybrid@1.2.0
     runner = CliRunner()

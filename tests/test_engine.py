@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from audiofiles import ALL_KINDS, make_audio
 
-from genrefy_tagger.engine import Analyzer, analyse_paths
-from genrefy_tagger.walk import walk
-from genrefy_tagger.windows import WindowPolicy
+from genrefy_tagger.listening.engine import Analyzer, analyse_paths
+from genrefy_tagger.reading.walk import walk
+from genrefy_tagger.reading.windows import WindowPolicy
 
 
 @pytest.fixture(scope="module")

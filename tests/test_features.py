@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from audiofiles import signal
 
-from genrefy_tagger.config import ConfigError, FeatureConfig
-from genrefy_tagger.features import frame_signal, window_features, window_rms_db
+from genrefy_tagger.reading.config import ConfigError, FeatureConfig
+from genrefy_tagger.reading.features import frame_signal, window_features, window_rms_db
 
 CONFIG = FeatureConfig()
 

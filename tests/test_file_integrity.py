@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from audiofiles import ffmpeg_encode, make_audio
 
-from genrefy_tagger.decoders import views
-from genrefy_tagger.journal import Journal, read_journal, undo
-from genrefy_tagger.restore import BOUND, patch
-from genrefy_tagger.tags import TagError, TagState, read_tags, write_genres
+from genrefy_tagger.writing.decoders import views
+from genrefy_tagger.writing.journal import Journal, read_journal, undo
+from genrefy_tagger.writing.restore import BOUND, patch
+from genrefy_tagger.writing.tags import TagError, TagState, read_tags, write_genres
 
 DATA = Path(__file__).parent / "data"
 PROV = "genrefy;model=m-1;confidence=0.900;genres=Rock|Pop;date=2026-01-01T00:00:00Z"

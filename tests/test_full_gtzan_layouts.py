@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrefy_tagger.config import GTZAN_GENRES
+from genrefy_tagger.reading.config import GTZAN_GENRES
 
 pytestmark = pytest.mark.shared  # built from the real clips of ../shared/gtzan
 

@@ -23,10 +23,13 @@ import worker_crash
 from audiofiles import make_audio
 from click.testing import CliRunner
 
-from genrefy_tagger import audio, engine, journal, tagger, tags
 from genrefy_tagger.cli import main
-from genrefy_tagger.journal import NOTHING_TO_UNDO, read_journal
-from genrefy_tagger.tags import read_tags
+from genrefy_tagger.listening import engine
+from genrefy_tagger.reading import audio
+from genrefy_tagger.running import tagger
+from genrefy_tagger.writing import journal, tags
+from genrefy_tagger.writing.journal import NOTHING_TO_UNDO, read_journal
+from genrefy_tagger.writing.tags import read_tags
 
 KINDS = ("mp3", "flac", "m4a", "ogg")
 MODEL = ["--model", "hybrid", "--min-confidence", "0"]
@@ -276,7 +279,7 @@ def test_a_model_the_workers_cannot_load_is_each_files_reason(library: Path, tmp
     """A corrupt network file: the parent reads bundle.json fine, every worker fails to load."""
     import shutil
 
-    from genrefy_tagger.model import bundled_models
+    from genrefy_tagger.listening.model import bundled_models
 
     bundle = tmp_path / "broken-model"
     shutil.copytree(bundled_models()["hybrid"], bundle)

@@ -11,7 +11,7 @@ import mutagen
 import pytest
 from audiofiles import make_audio
 
-from genrefy_tagger.journal import (
+from genrefy_tagger.writing.journal import (
     NOTHING_TO_UNDO,
     Journal,
     JournalError,
@@ -19,7 +19,7 @@ from genrefy_tagger.journal import (
     read_journal,
     undo,
 )
-from genrefy_tagger.tags import TagState, read_tags, write_genres
+from genrefy_tagger.writing.tags import TagState, read_tags, write_genres
 
 KINDS = ("mp3", "flac", "m4a", "wma", "wv", "opus")
 PROV = "genrefy;model=m-1;confidence=0.800;genres=Rock|Pop;date=2026-01-01T00:00:00Z"

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrefy_tagger import loudness
-from genrefy_tagger.config import FeatureConfig
-from genrefy_tagger.windows import WindowPolicy, read_windows
+from genrefy_tagger.reading import loudness
+from genrefy_tagger.reading.config import FeatureConfig
+from genrefy_tagger.reading.windows import WindowPolicy, read_windows
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,8 +60,8 @@ def _variants(src: Path, tmp_path: Path) -> dict[str, Path]:
 
 def test_real_clips_are_heard_alike_at_any_level(gtzan_dir: Path, tmp_path: Path):
     """Both read paths give the same normalised windows; the shipped default the same scores."""
-    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
-    from genrefy_tagger.musicnn import read_track_windows
+    from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
+    from genrefy_tagger.reading.musicnn import read_track_windows
 
     predictor = MusicnnPredictor(ROOT / "genrefy_tagger" / "models" / "musicnn")
     policy = WindowPolicy(max_windows=6)

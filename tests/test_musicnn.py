@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genrefy_tagger.config import GTZAN_GENRES
-from genrefy_tagger.musicnn import (
+from genrefy_tagger.reading.config import GTZAN_GENRES
+from genrefy_tagger.reading.musicnn import (
     DEFAULT_CONFIG,
     head_groups,
     log_mel,
@@ -127,7 +127,6 @@ def _write_tf1_checkpoint(prefix: Path, tensors: dict[str, np.ndarray]) -> None:
 
 
 def test_converter_maps_every_checkpoint_variable_once(tmp_path: Path) -> None:
-    from genrefy_tagger.musicnn_net import build_frontend
     from model_training.musicnn.convert import (
         MusicnnImportError,
         checkpoint_prefix,
@@ -135,6 +134,7 @@ def test_converter_maps_every_checkpoint_variable_once(tmp_path: Path) -> None:
         map_checkpoint,
         read_checkpoint,
     )
+    from model_training.musicnn.network import build_frontend
 
     tensors = _tiny_checkpoint_tensors()
     # Lay it out as the wheel does: empty file prefix inside musicnn/MSD_musicnn/.
@@ -185,7 +185,7 @@ def test_port_reproduces_published_taggrams(gtzan_dir: Path) -> None:
     """Committed weights + our audio path ≈ the original's taggrams on real shared clips."""
     import keras
 
-    from genrefy_tagger import audio
+    from genrefy_tagger.reading import audio
     from model_training.musicnn.fidelity import compare, load_published, port_taggrams
 
     model = keras.models.load_model(BUNDLE / "frontend.keras", safe_mode=True, compile=False)
@@ -257,9 +257,9 @@ def test_bundle_loads_in_safe_mode() -> None:
 
 _PREDICT_SCRIPT = """
 import json, sys
-from genrefy_tagger.kinds.musicnn import MusicnnPredictor
-from genrefy_tagger.vote import decide
-from genrefy_tagger.windows import WindowPolicy
+from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
+from genrefy_tagger.listening.vote import decide
+from genrefy_tagger.reading.windows import WindowPolicy
 predictor = MusicnnPredictor(sys.argv[1])
 probs, duration, n_silent = predictor.window_probabilities(sys.argv[2], policy=WindowPolicy())
 decision = decide(probs, predictor.genres, rule=predictor.bundle.vote)
@@ -294,7 +294,7 @@ def test_litert_files_match_keras() -> None:
     """The shipped .tflite files compute what the .keras files compute."""
     import keras
 
-    from genrefy_tagger.lite import LiteRunner
+    from genrefy_tagger.listening.lite import LiteRunner
 
     rng = np.random.default_rng(3)
     t = np.arange(4 * 16000) / 16000
@@ -320,10 +320,10 @@ def test_spread_windows_match_whole_track(gtzan_dir: Path, tmp_path: Path) -> No
     """On a long track the predictor seeks to each window; that equals cutting the full decode."""
     import soundfile as sf
 
-    from genrefy_tagger import audio, loudness
-    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
-    from genrefy_tagger.musicnn import read_track_windows
-    from genrefy_tagger.windows import WindowPolicy
+    from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
+    from genrefy_tagger.reading import audio, loudness
+    from genrefy_tagger.reading.musicnn import read_track_windows
+    from genrefy_tagger.reading.windows import WindowPolicy
 
     y, sr = sf.read(str(gtzan_dir / "genres/jazz/jazz.00001.ogg"), dtype="float32")
     path = tmp_path / "long.wav"  # longer than windows.TRIM_MAX_SECONDS: decoded by seeking

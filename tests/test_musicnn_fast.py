@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from audiofiles import make_audio
 
-from genrefy_tagger.lite import LiteRunner
-from genrefy_tagger.musicnn import DEFAULT_CONFIG, window_patches
+from genrefy_tagger.listening.lite import LiteRunner
+from genrefy_tagger.reading.musicnn import DEFAULT_CONFIG, window_patches
 
 BUNDLE = Path(__file__).resolve().parents[1] / "genrefy_tagger" / "models" / "musicnn"
 
@@ -43,8 +43,8 @@ def port():
 @pytest.fixture(scope="module")
 def valid_patches(gtzan_dir: Path) -> list[tuple[str, np.ndarray]]:
     """(genre, patches) of 2 ff-valid clips per genre, through the tagger's window plan."""
-    from genrefy_tagger.musicnn import read_track_windows
-    from genrefy_tagger.windows import WindowPolicy
+    from genrefy_tagger.reading.musicnn import read_track_windows
+    from genrefy_tagger.reading.windows import WindowPolicy
 
     out, policy = [], WindowPolicy(max_windows=6)
     for row in _valid_clips(gtzan_dir, 2):
@@ -67,7 +67,7 @@ def test_rearranged_graph_is_the_port_in_float(port, valid_patches) -> None:
 @pytest.mark.shared
 def test_shipped_frontend_matches_keras_on_real_clips(port, valid_patches) -> None:
     """int8 kernels: tags within ~1e-3 of the port; same top tag (bar near-ties), same genre."""
-    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
+    from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
 
     lite = LiteRunner(BUNDLE / "frontend.tflite")
     predictor = MusicnnPredictor(BUNDLE)
@@ -123,8 +123,8 @@ def test_shipped_mel_basis_is_librosas() -> None:
 
 _TAG_SCRIPT = """
 import json, sys
-from genrefy_tagger.kinds.musicnn import MusicnnPredictor
-from genrefy_tagger.windows import WindowPolicy
+from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
+from genrefy_tagger.reading.windows import WindowPolicy
 p = MusicnnPredictor(sys.argv[1])
 probs, _, _ = p.window_probabilities(sys.argv[2], policy=WindowPolicy(max_windows=6))
 print(json.dumps({"shape": list(probs.shape),
@@ -150,7 +150,7 @@ def test_tagging_imports_neither_librosa_nor_tensorflow(tmp_path: Path) -> None:
 @pytest.mark.parametrize("ext", ["mp3", "flac", "ogg", "wav"])
 def test_segments_through_one_handle_equal_the_full_decode(tmp_path: Path, ext: str) -> None:
     """Seeking one open decoder from window to window lands on the same samples."""
-    from genrefy_tagger import audio
+    from genrefy_tagger.reading import audio
 
     path = make_audio(tmp_path / f"long.{ext}", seconds=50.0, sample_rate=22050)
     starts = [2.5, 9.0, 17.25, 30.0, 44.5]

@@ -18,9 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from genrefy_tagger.cli import main
-from genrefy_tagger.engine import Analyzer
-from genrefy_tagger.model import BundleError, load_bundle
-from genrefy_tagger.outside import OutsideRule, mostly_outside
+from genrefy_tagger.listening.engine import Analyzer
+from genrefy_tagger.listening.model import BundleError, load_bundle
+from genrefy_tagger.listening.outside import OutsideRule, mostly_outside
 
 OUTSIDE = {
     "MT0002053300": "Celia Cruz, El Pescador (Latin)",

@@ -20,7 +20,7 @@ from audiofiles import make_audio
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What the installed package needs at run time besides its modules.
-DATA = ("genrefy_tagger/models", "genrefy_tagger/review.html", "model_training/splits")
+DATA = ("genrefy_tagger/models", "genrefy_tagger/reporting/review.html", "model_training/splits")
 
 
 def tracked_files() -> list[str]:

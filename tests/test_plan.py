@@ -12,7 +12,7 @@ import mutagen
 import pytest
 from reviewlib import digest, make_library, tag
 
-from genrefy_tagger.tags import read_tags
+from genrefy_tagger.writing.tags import read_tags
 
 
 @pytest.fixture(autouse=True)

@@ -22,9 +22,9 @@ pq = pytest.importorskip(
 )
 
 from genrefy_tagger.cli import main  # noqa: E402
-from genrefy_tagger.parquet_report import ParquetReport  # noqa: E402
-from genrefy_tagger.review_cli import report_meta  # noqa: E402
-from genrefy_tagger.tagger import Options, run  # noqa: E402
+from genrefy_tagger.cli.review_cli import report_meta  # noqa: E402
+from genrefy_tagger.reporting.parquet_report import ParquetReport  # noqa: E402
+from genrefy_tagger.running.tagger import Options, run  # noqa: E402
 
 GENRES = ("blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop")
 

@@ -23,12 +23,13 @@ import pytest
 from audiofiles import ALL_KINDS, FFMPEG_KINDS, ffmpeg_encode, make_audio
 from mutagen.mp4 import MP4, AtomDataType, MP4Cover, MP4FreeForm
 
-from genrefy_tagger import audio, safe_write
-from genrefy_tagger.formats import TAGGABLE_EXTENSIONS
-from genrefy_tagger.musicnn import read_track_windows
-from genrefy_tagger.safe_write import audio_fingerprint, remove_stale_temps
-from genrefy_tagger.tags import CannotHoldTags, TagError, TagState, read_tags, write_genres
-from genrefy_tagger.windows import WindowPolicy, read_windows
+from genrefy_tagger.reading import audio
+from genrefy_tagger.reading.formats import TAGGABLE_EXTENSIONS
+from genrefy_tagger.reading.musicnn import read_track_windows
+from genrefy_tagger.reading.windows import WindowPolicy, read_windows
+from genrefy_tagger.writing import safe_write
+from genrefy_tagger.writing.safe_write import audio_fingerprint, remove_stale_temps
+from genrefy_tagger.writing.tags import CannotHoldTags, TagError, TagState, read_tags, write_genres
 
 PROV = "genrefy;model=test-1;confidence=0.900;genres=Rock|Pop;date=2026-01-02T03:04:05Z"
 OURS = {"tcon", "txxx:genrefy", "genre", "genrefy", "©gen", "----:com.genrefy:genrefy"}
@@ -241,7 +242,7 @@ def test_unreadable_file_reason_names_both_decoders_and_not_the_path(tmp_path):
 
 
 def test_short_file_duration_comes_from_the_decoded_samples(tmp_path):
-    from genrefy_tagger.config import FeatureConfig
+    from genrefy_tagger.reading.config import FeatureConfig
 
     # CBR frames without a Xing header that start at 32 kbit/s and go on at 320:
     # libsndfile estimates the length from the first frame, ~9 s for a 1.07-s file.
@@ -291,7 +292,7 @@ def test_mp3_without_id3v2_keeps_its_fingerprint_when_a_tag_is_added(tmp_path):
 KILLED_WRITER = """
 import sys, time
 from pathlib import Path
-from genrefy_tagger import tags
+from genrefy_tagger.writing import tags
 real = tags._save
 def slow(opened):
     real(opened)

@@ -20,8 +20,8 @@ from audiofiles import make_audio
 from click.testing import CliRunner
 
 from genrefy_tagger.cli import EXIT_STOPPED, main
-from genrefy_tagger.journal import read_journal
-from genrefy_tagger.tags import read_tags
+from genrefy_tagger.writing.journal import read_journal
+from genrefy_tagger.writing.tags import read_tags
 
 MODEL = ["--model", "hybrid", "--min-confidence", "0", "-j", "1"]
 KINDS = ("mp3", "flac", "m4a", "ogg")

@@ -19,7 +19,7 @@ import pytest
 from audiofiles import make_audio
 from reviewlib import digest, make_library, tag
 
-from genrefy_tagger.tags import read_tags
+from genrefy_tagger.writing.tags import read_tags
 
 ODD = 'A&B <i>x<b> \'s "best" #1 100%'
 ARGS = (

@@ -1,7 +1,7 @@
 """The shipped models predict today what they predicted when the reference was recorded.
 
 ``tests/data/reference_predictions.json`` holds, for both shipped bundles, the window
-probabilities the tagger's :class:`~genrefy_tagger.engine.Analyzer` gave on 8 shared
+probabilities the tagger's :class:`~genrefy_tagger.listening.engine.Analyzer` gave on 8 shared
 GTZAN clips (short-track path: decoded whole, edges trimmed) and on one of them looped
 to 2 minutes (long-track path: seeking to each window). It was first recorded at
 commit ``c694155``, before the engine was reorganised around model kinds (issue 11),
@@ -52,7 +52,7 @@ def _looped(root: Path, folder: Path) -> Path:
 
 
 def _predict(root: Path, folder: Path) -> dict[str, dict[str, list]]:
-    from genrefy_tagger.engine import Analyzer
+    from genrefy_tagger.listening.engine import Analyzer
 
     paths = {t: _clip(root, t) for t in CLIPS} | {f"{LOOPED}-looped": _looped(root, folder)}
     out: dict[str, dict[str, list]] = {}

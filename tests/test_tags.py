@@ -28,8 +28,8 @@ from mutagen.flac import Picture
 from mutagen.id3 import APIC, COMM, ID3, TALB, TCON, TIT2, TPE1, TRCK, TSOP, TXXX, TYER
 from mutagen.mp4 import MP4Cover, MP4Tags
 
-from genrefy_tagger import tags
-from genrefy_tagger.tags import (
+from genrefy_tagger.writing import tags
+from genrefy_tagger.writing.tags import (
     SUPPORTED_EXTENSIONS,
     TagError,
     TagState,

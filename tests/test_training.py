@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from audiofiles import make_audio, signal
 
-from genrefy_tagger.config import GTZAN_GENRES, FeatureConfig
-from genrefy_tagger.features import window_features
-from genrefy_tagger.windows import WindowPolicy, read_windows
+from genrefy_tagger.reading.config import GTZAN_GENRES, FeatureConfig
+from genrefy_tagger.reading.features import window_features
+from genrefy_tagger.reading.windows import WindowPolicy, read_windows
 from model_training import dataset
 from model_training import plan as splitting
 from model_training.hybrid import augment, cache
@@ -292,8 +292,8 @@ def tiny_gtzan(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_tiny_end_to_end_run_writes_a_working_bundle(tiny_gtzan: Path, tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from genrefy_tagger.engine import Analyzer
-    from genrefy_tagger.model import load_bundle
+    from genrefy_tagger.listening.engine import Analyzer
+    from genrefy_tagger.listening.model import load_bundle
     from model_training.cli import main
 
     run, bundle = tmp_path / "run", tmp_path / "bundle"

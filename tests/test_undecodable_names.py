@@ -23,9 +23,9 @@ from audiofiles import make_audio
 from reviewlib import tag
 from test_review_page import browser  # noqa: F401 - the headless browser fixture
 
-from genrefy_tagger.cache import default_cache_path
 from genrefy_tagger.isolation import ErrorLog
-from genrefy_tagger.tags import read_tags
+from genrefy_tagger.running.cache import default_cache_path
+from genrefy_tagger.writing.tags import read_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Real names' bytes: Latin-1 "café" and two bytes no UTF-8 text ever holds.
@@ -185,7 +185,7 @@ def test_the_error_log_takes_such_a_name_and_its_traceback(tmp_path: Path):
 
 def test_libsndfile_decodes_them_like_any_other(folder: Path):
     """Its binding cannot take such a name as a str; given the bytes, it needs no fallback."""
-    from genrefy_tagger.audio import load, probe
+    from genrefy_tagger.reading.audio import load, probe
 
     flac, bad_flac = folder / "ok.flac", bad_paths(folder)[1]
     assert probe(flac).decoder == probe(bad_flac).decoder == "soundfile"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from genrefy_tagger.vote import album_vote, combine, decide
-from genrefy_tagger.windows import WindowPolicy, plan_starts
+from genrefy_tagger.listening.vote import album_vote, combine, decide
+from genrefy_tagger.reading.windows import WindowPolicy, plan_starts
 
 GENRES = ("a", "b", "c")
 
@@ -60,7 +60,7 @@ def test_album_vote_reports_ties():
 
 
 def test_calibration_keeps_the_ranking_and_moves_the_confidence():
-    from genrefy_tagger.vote import calibrate, decide
+    from genrefy_tagger.listening.vote import calibrate, decide
 
     pooled = np.array([0.6, 0.3, 0.1])
     assert calibrate(pooled, 1.0) is pooled

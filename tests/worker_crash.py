@@ -15,6 +15,6 @@ from pathlib import Path
 def analyse_or_die(path: str):
     if "crash" in Path(path).name:
         os._exit(70)
-    from genrefy_tagger import engine
+    from genrefy_tagger.listening import engine
 
     return engine._analyse_in_worker(path)

@@ -22,10 +22,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from genrefy_tagger import loudness
-from genrefy_tagger.config import FeatureConfig
-from genrefy_tagger.features import frame_signal, window_features, window_rms_db
-from genrefy_tagger.windows import SILENCE_DB
+from genrefy_tagger.reading import loudness
+from genrefy_tagger.reading.config import FeatureConfig
+from genrefy_tagger.reading.features import frame_signal, window_features, window_rms_db
+from genrefy_tagger.reading.windows import SILENCE_DB
 
 from .. import production_augment
 from ..production_augment import Recipe

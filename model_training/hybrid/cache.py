@@ -10,8 +10,8 @@ One ``.npz`` per (clip, feature configuration, variant)::
 (augmented copy ``k`` made with recipe version ``n``). A cached file whose source
 changed is recomputed. No pickle: ``np.load(..., allow_pickle=False)``.
 
-Unaugmented features come from :func:`genrefy_tagger.windows.read_windows` +
-:func:`~genrefy_tagger.features.window_features` — the tagger's own path — so the
+Unaugmented features come from :func:`genrefy_tagger.reading.windows.read_windows` +
+:func:`~genrefy_tagger.reading.features.window_features` — the tagger's own path — so the
 model is trained on exactly what it is later shown.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genrefy_tagger.config import FeatureConfig
+from genrefy_tagger.reading.config import FeatureConfig
 
 from ..dataset import Clip
 from .augment import AUGMENT_VERSION, augmented_features, params_for
@@ -58,8 +58,8 @@ def tagging_features(path: str | os.PathLike, *, config: FeatureConfig) -> np.nd
     -------
     features : np.ndarray [shape=(n_windows, config.n_frames, config.n_features)], float32
     """
-    from genrefy_tagger.features import window_features
-    from genrefy_tagger.windows import WindowPolicy, read_windows
+    from genrefy_tagger.reading.features import window_features
+    from genrefy_tagger.reading.windows import WindowPolicy, read_windows
 
     windows = read_windows(path, config=config, policy=WindowPolicy(max_windows=None))
     return window_features(windows.samples, config=config)
@@ -69,7 +69,7 @@ def compute(clip: Clip, variant: str, *, config: FeatureConfig) -> np.ndarray:
     """Features of one variant of one clip (no cache involved); shape as above."""
     if variant == ORIGINAL:
         return tagging_features(clip.path, config=config)
-    from genrefy_tagger.audio import load
+    from genrefy_tagger.reading.audio import load
 
     copy = int(variant[3:].split("-")[0])
     y = load(clip.path, sample_rate=config.sample_rate)

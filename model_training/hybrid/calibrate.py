@@ -1,7 +1,7 @@
 """Calibrate an exported hybrid bundle: its temperature and its threshold, from validation clips.
 
 The run's early-stopping clips (``plan.json``'s ``valid``; never a test clip) are
-tagged through the tagger itself (:class:`genrefy_tagger.engine.Analyzer` on the
+tagged through the tagger itself (:class:`genrefy_tagger.listening.engine.Analyzer` on the
 exported bundle: its window plan, level rule and LiteRT network), their window
 probabilities pooled with the bundle's vote rule, and then
 :func:`model_training.calibration.calibration_report` fits the temperature that
@@ -24,9 +24,9 @@ from ..calibration import calibration_report
 
 def calibrate_bundle(folder: str | os.PathLike, run: str | os.PathLike) -> dict[str, Any]:
     """Fit and store ``folder``'s calibration from ``run``'s early-stopping clips."""
-    from genrefy_tagger.engine import Analyzer
-    from genrefy_tagger.model import load_bundle, write_bundle_json
-    from genrefy_tagger.vote import combine
+    from genrefy_tagger.listening.engine import Analyzer
+    from genrefy_tagger.listening.model import load_bundle, write_bundle_json
+    from genrefy_tagger.listening.vote import combine
 
     from ..dataset import discover
 
@@ -56,7 +56,10 @@ def calibrate_bundle(folder: str | os.PathLike, run: str | os.PathLike) -> dict[
         "kept_accuracy": round(threshold["precision"], 4),
     }
     meta["calibration"] = {
-        "method": "temperature scaling of the pooled probabilities (genrefy_tagger.vote.calibrate)",
+        "method": (
+            "temperature scaling of the pooled probabilities "
+            "(genrefy_tagger.listening.vote.calibrate)"
+        ),
         **{k: result[k] for k in ("temperature", "fitted_on", "ece_raw", "ece_calibrated")},
         "threshold_rule": meta["abstain"]["rule"],
         "threshold_choice": threshold,

@@ -2,9 +2,9 @@
 
 A bundle folder gets ``model.keras``, ``model.tflite`` (LiteRT, static batch 1:
 the BiLSTM does not convert with a dynamic batch) and ``bundle.json`` (through
-:func:`genrefy_tagger.model.write_bundle_json`). After writing, :func:`verify`
+:func:`genrefy_tagger.listening.model.write_bundle_json`). After writing, :func:`verify`
 checks that LiteRT and Keras agree and that the tagger's own
-:class:`~genrefy_tagger.engine.Analyzer` classifies a real clip with it.
+:class:`~genrefy_tagger.listening.engine.Analyzer` classifies a real clip with it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from genrefy_tagger.config import GTZAN_GENRES, FeatureConfig
+from genrefy_tagger.reading.config import GTZAN_GENRES, FeatureConfig
 
 from ..litert import export_litert
 
@@ -45,7 +45,7 @@ def export_bundle(
     """
     import keras
 
-    from genrefy_tagger.model import write_bundle_json
+    from genrefy_tagger.listening.model import write_bundle_json
 
     config = config or FeatureConfig()
     folder = Path(folder)
@@ -81,9 +81,9 @@ def verify(folder: str | os.PathLike, features: np.ndarray, clip: str | os.PathL
     ``AssertionError`` when LiteRT and Keras disagree beyond the tolerance or
     the Analyzer fails.
     """
-    from genrefy_tagger.engine import Analyzer
-    from genrefy_tagger.kinds.hybrid import HybridModel
-    from genrefy_tagger.model import load_bundle
+    from genrefy_tagger.listening.engine import Analyzer
+    from genrefy_tagger.listening.kinds.hybrid import HybridModel
+    from genrefy_tagger.listening.model import load_bundle
 
     bundle = load_bundle(folder)
     lite = HybridModel(bundle, backend="litert").predict(features)
@@ -238,7 +238,7 @@ def export_from_run(
 
     import keras
 
-    from genrefy_tagger.model import write_bundle_json
+    from genrefy_tagger.listening.model import write_bundle_json
 
     from ..dataset import discover
     from .cache import tagging_features

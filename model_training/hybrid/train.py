@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from genrefy_tagger.config import GTZAN_GENRES
+from genrefy_tagger.reading.config import GTZAN_GENRES
 
 from ..plan import clips_of, names, stratified_carve
 from .network import DEFAULT_HP, build_model, compile_model

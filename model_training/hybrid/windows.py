@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from genrefy_tagger.config import GTZAN_GENRES, FeatureConfig
+from genrefy_tagger.reading.config import GTZAN_GENRES, FeatureConfig
 
 from ..dataset import Clip
 from .cache import DEFAULT_CACHE, ORIGINAL, FeatureSet, extract, variant_names

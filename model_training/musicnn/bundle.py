@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from genrefy_tagger.config import GTZAN_GENRES
-from genrefy_tagger.kinds.musicnn import MusicnnPredictor
-from genrefy_tagger.model import write_bundle_json
-from genrefy_tagger.musicnn import BUNDLE_KIND, DEFAULT_CONFIG
-from genrefy_tagger.windows import WindowPolicy
+from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
+from genrefy_tagger.listening.model import write_bundle_json
+from genrefy_tagger.reading.config import GTZAN_GENRES
+from genrefy_tagger.reading.musicnn import BUNDLE_KIND, DEFAULT_CONFIG
+from genrefy_tagger.reading.windows import WindowPolicy
 
 from ..calibration import min_confidence_for_accuracy
 from ..litert import export_litert
@@ -44,7 +44,7 @@ HEAD_KERAS, HEAD_TFLITE = "head.keras", "head.tflite"
 
 
 def _lite_predict(path: Path) -> Callable[[np.ndarray], np.ndarray]:
-    from genrefy_tagger.lite import LiteRunner
+    from genrefy_tagger.listening.lite import LiteRunner
 
     return LiteRunner(path, threads=1)
 

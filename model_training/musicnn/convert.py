@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genrefy_tagger.musicnn import DEFAULT_CONFIG, MusicnnConfig
-from genrefy_tagger.musicnn_net import build_frontend
+from genrefy_tagger.reading.musicnn import DEFAULT_CONFIG, MusicnnConfig
+from model_training.musicnn.network import build_frontend
 
 from .fast import export_fast_frontend
 
@@ -239,7 +239,7 @@ def write_mel_basis(out_dir: str | os.PathLike, config: MusicnnConfig = DEFAULT_
 
     The tagger loads it instead of importing librosa in every worker process.
     """
-    from genrefy_tagger.musicnn import _mel_basis
+    from genrefy_tagger.reading.musicnn import _mel_basis
 
     path = Path(out_dir) / MEL_BASIS_FILE
     np.save(path, np.asarray(_mel_basis(config), np.float32), allow_pickle=False)
@@ -277,7 +277,7 @@ def reexport_frontend(bundle: Path) -> tuple[dict[str, Any], float]:
     random patches."""
     import keras
 
-    from genrefy_tagger.lite import LiteRunner
+    from genrefy_tagger.listening.lite import LiteRunner
 
     port = keras.models.load_model(bundle / FRONTEND_KERAS, safe_mode=True, compile=False)
     info = export_fast_frontend(port, bundle / FRONTEND_TFLITE)

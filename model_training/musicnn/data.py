@@ -2,9 +2,11 @@
 
 For every shared clip outside the ff-test split, through the LiteRT front-end:
 
-* ``norm``    — the clip as training sees it (:func:`genrefy_tagger.loudness.normalise_clip`:
+* ``norm``    — the clip as training sees it
+(:func:`genrefy_tagger.reading.loudness.normalise_clip`:
   silent edges cut, level brought to the bundle's target), every 1-s patch;
-* ``windows`` — the tagger's own window plan (:func:`genrefy_tagger.musicnn.read_track_windows`),
+* ``windows`` — the tagger's own window plan
+(:func:`genrefy_tagger.reading.musicnn.read_track_windows`),
   i.e. exactly what tagging feeds the head (validation);
 * ``raw``     — the clip as decoded, unnormalised, every 1-s patch: what the published
   arrays were made from (the port-vs-published check on the overlap);
@@ -26,11 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from genrefy_tagger import audio
-from genrefy_tagger.config import GTZAN_GENRES
-from genrefy_tagger.loudness import normalise_clip
-from genrefy_tagger.musicnn import DEFAULT_CONFIG, read_track_windows, track_patches, window_patches
-from genrefy_tagger.windows import WindowPolicy
+from genrefy_tagger.reading import audio
+from genrefy_tagger.reading.config import GTZAN_GENRES
+from genrefy_tagger.reading.loudness import normalise_clip
+from genrefy_tagger.reading.musicnn import (
+    DEFAULT_CONFIG,
+    read_track_windows,
+    track_patches,
+    window_patches,
+)
+from genrefy_tagger.reading.windows import WindowPolicy
 
 from .. import production_augment
 from ..dataset import discover
@@ -152,7 +159,7 @@ def build_port_data(
     every ``raw_every``-th ff-train clip (the fidelity re-check); ``aug<c>`` every
     ``aug_every``-th clip of ff-train and no list.
     """
-    from genrefy_tagger.lite import LiteRunner
+    from genrefy_tagger.listening.lite import LiteRunner
 
     meta = json.loads((bundle / "bundle.json").read_text())
     policy = WindowPolicy(max_windows=int(meta.get("analysis", {}).get("max_windows", 10)))

@@ -1,6 +1,6 @@
 """The MSD_musicnn front-end rearranged for LiteRT's fast paths (export only).
 
-:func:`genrefy_tagger.musicnn.build_frontend` mirrors the original graph layer for
+:func:`genrefy_tagger.reading.musicnn.build_frontend` mirrors the original graph layer for
 layer: its five front-end convolutions (1.3 G of its 1.4 G multiply-adds per patch)
 read a single-channel log-mel image. A convolution with one input channel misses
 XNNPACK's efficient kernels, float32 or int8. :func:`build_fast_frontend` computes the
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from genrefy_tagger.musicnn import DEFAULT_CONFIG, MusicnnConfig
+from genrefy_tagger.reading.musicnn import DEFAULT_CONFIG, MusicnnConfig
 
 from ..litert import export_litert
 

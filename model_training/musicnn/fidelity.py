@@ -22,15 +22,15 @@ from typing import Any
 
 import numpy as np
 
-from genrefy_tagger import audio
-from genrefy_tagger.config import GTZAN_GENRES
-from genrefy_tagger.musicnn import (
+from genrefy_tagger.reading import audio
+from genrefy_tagger.reading.config import GTZAN_GENRES
+from genrefy_tagger.reading.musicnn import (
     DEFAULT_CONFIG,
     read_track_windows,
     track_patches,
     window_patches,
 )
-from genrefy_tagger.windows import WindowPolicy
+from genrefy_tagger.reading.windows import WindowPolicy
 
 TAGGRAM_FILES = {"ff_train": "ff_train_taggrams.npz", "ff_test": "ff_test_taggrams.npz"}
 

@@ -5,7 +5,7 @@ each); output: probabilities over the 10 GTZAN genres. At tag time the tagger se
 only a bounded number of spread 3-s windows, so the head is trained on random
 time-ordered subsets of a track's 1-s patches (``k_min`` … ``seq_len`` of them),
 stretched to ``seq_len`` by repetition exactly as
-:func:`genrefy_tagger.musicnn.head_groups` does at tag time.
+:func:`genrefy_tagger.reading.musicnn.head_groups` does at tag time.
 
 Training data: ``ff_train_taggrams.npz`` only. Validation: a stratified hold-out
 of ff-train tracks and the shared ff-valid clips run through our port. ff-test is
@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genrefy_tagger.config import GTZAN_GENRES
-from genrefy_tagger.musicnn import head_groups, stretch_indices
+from genrefy_tagger.reading.config import GTZAN_GENRES
+from genrefy_tagger.reading.musicnn import head_groups, stretch_indices
 
 from .fidelity import Taggrams
 

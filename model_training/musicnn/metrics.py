@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from genrefy_tagger.config import GTZAN_GENRES
+from genrefy_tagger.reading.config import GTZAN_GENRES
 
 from .fidelity import Taggrams
 

@@ -1,13 +1,13 @@
 """Fit the musicnn bundle's outside-the-genres rule and choose its thresholds on a real mix.
 
 Evidence: every clip of a validation mix through the tagger itself
-(:func:`genrefy_tagger.engine.analyse_paths` at ``--min-confidence 0``, which applies no
+(:func:`genrefy_tagger.listening.engine.analyse_paths` at ``--min-confidence 0``, which applies no
 rule): its mean MSD tag scores and calibrated pooled genre scores. The mix is the shared
 GTZAN ff-valid clips (never trained on by the head) and the 182 ``../shared/allmusic``
 previews (78 outside the ten genres). ff-test is never read.
 
 * Scores: a standardised L2 logistic regression, outside vs inside, on
-  :func:`genrefy_tagger.outside.features`; every clip's score out of fold
+  :func:`genrefy_tagger.listening.outside.features`; every clip's score out of fold
   (5 folds grouped by artist: no artist on both sides).
 * Thresholds: the genre threshold ``min_confidence`` and the rule's ``threshold``
   together: the pair writing the most in-genre clips of the mix while >= 95 % of every
@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from genrefy_tagger.musicnn_net import MSD_TAGS
-from genrefy_tagger.outside import OutsideRule, features
-from genrefy_tagger.vote import Decision
+from genrefy_tagger.listening.outside import OutsideRule, features
+from genrefy_tagger.listening.vote import Decision
+from model_training.musicnn.network import MSD_TAGS
 
 from ..allmusic import ALLMUSIC, manifest, summarise
 from ..artists import read_artists
@@ -65,8 +65,8 @@ def mix_rows(gtzan: Path, allmusic: Path = ALLMUSIC) -> list[dict[str, str]]:
 
 def evidence(bundle: Path, rows: list[dict[str, str]], jobs: int) -> dict[str, np.ndarray]:
     """Per clip, through the tagger: mean MSD tags, pooled scores, the pick and its confidence."""
-    from genrefy_tagger.engine import analyse_paths
-    from genrefy_tagger.model import load_bundle
+    from genrefy_tagger.listening.engine import analyse_paths
+    from genrefy_tagger.listening.model import load_bundle
 
     genres = load_bundle(bundle).genres
     tags, pooled, picks = [], [], []
@@ -132,7 +132,7 @@ def choose(conf: np.ndarray, score: np.ndarray, kind: np.ndarray, right: np.ndar
 
 def fit_outside(bundle: Path, gtzan: Path, *, jobs: int = 2, log: Callable = print) -> dict:
     """Fit, choose, measure (nested, grouped) and write the rule into ``bundle``."""
-    from genrefy_tagger.model import write_bundle_json
+    from genrefy_tagger.listening.model import write_bundle_json
 
     meta = json.loads((bundle / "bundle.json").read_text())
     meta.pop("outside", None)  # the evidence is gathered without the old rule
@@ -175,7 +175,8 @@ def fit_outside(bundle: Path, gtzan: Path, *, jobs: int = 2, log: Callable = pri
     rule = OutsideRule(MSD_TAGS, mean, scale, coef, b, chosen["threshold"], {})
     meta["outside"] = rule.to_meta(
         method="logistic regression (C=0.1, balanced) on log mean MSD tag scores + log pooled "
-               "genre scores (genrefy_tagger.outside.features), standardised",  # fmt: skip
+               # fmt: skip
+               "genre scores (genrefy_tagger.listening.outside.features), standardised",
         fitted_on=f"{int(y.sum())} allmusic clips outside the ten vs {int((1 - y).sum())} inside "
                   "(GTZAN ff-valid + allmusic in-genre and Pop/Rock)",  # fmt: skip
         threshold_rule=(f"with min_confidence: most in-genre clips of the mix written while >= "

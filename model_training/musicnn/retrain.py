@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from genrefy_tagger.config import GTZAN_GENRES
-from genrefy_tagger.vote import calibrate
+from genrefy_tagger.listening.vote import calibrate
+from genrefy_tagger.reading.config import GTZAN_GENRES
 
 from ..calibration import calibration_report
 from ..litert import export_litert
@@ -162,8 +162,8 @@ def retrain_bundle(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train, choose the epochs, calibrate, threshold, test once on ff-test, write the head."""
-    from genrefy_tagger.kinds.musicnn import MusicnnPredictor
-    from genrefy_tagger.model import write_bundle_json
+    from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
+    from genrefy_tagger.listening.model import write_bundle_json
 
     meta = json.loads((bundle / "bundle.json").read_text())
     params = HeadParams(**meta["head"]["params"])
@@ -204,7 +204,10 @@ def retrain_bundle(
     meta["model_version"] = dt.datetime.now(dt.timezone.utc).strftime("%Y.%m.%d.%H%M")
     meta["min_confidence"] = threshold["threshold"]
     meta["calibration"] = {
-        "method": "temperature scaling of the pooled probabilities (genrefy_tagger.vote.calibrate)",
+        "method": (
+            "temperature scaling of the pooled probabilities "
+            "(genrefy_tagger.listening.vote.calibrate)"
+        ),
         **{k: calibration[k] for k in ("temperature", "fitted_on", "ece_raw", "ece_calibrated")},
         "threshold_rule": "lowest threshold whose kept validation tracks are >= 95 % right",
         "threshold_choice": threshold,

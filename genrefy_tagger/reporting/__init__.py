@@ -1,0 +1,1 @@
+"""Reports: JSON/CSV rows, Parquet, the review page."""

@@ -1,0 +1,2 @@
+"""Running a library: the run itself, the analysis cache, the Ray pool, plans and --apply's
+checks, the progress bar."""
