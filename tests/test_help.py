@@ -22,9 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def same(text: str) -> str:
-    """What must not change: the words. A default that is a path in the checkout shows
-    where the checkout is, and its length moves click's line breaks."""
-    return " ".join(text.replace(str(ROOT), "<checkout>").split())
+    """What must not change: the text, less white space. A default that is a path in the
+    checkout shows where the checkout is; its length moves click's line breaks, and click
+    may break the path itself at a hyphen (``/work/ci-`` + newline + ``check``)."""
+    return "".join(text.split()).replace("".join(str(ROOT).split()), "<checkout>")
 
 
 def helps() -> dict[str, str]:
