@@ -192,10 +192,38 @@ def musicnn_port_data_cmd(
 @click.option("--members", default=3, show_default=True)
 @click.option("--max-epochs", default=12, show_default=True)
 @click.option("--seed", default=0, show_default=True)
+@click.option(
+    "--with-allmusic",
+    is_flag=True,
+    help="also train on ../shared/allmusic's in-genre and Pop/Rock previews (artist-grouped "
+    "fold heads give their figures; run musicnn-outside next)",
+)
+@click.option("--jobs", default=2, show_default=True)
 def musicnn_retrain_cmd(
-    gtzan: Path, bundle: Path, variants: str, members: int, max_epochs: int, seed: int
+    gtzan: Path,
+    bundle: Path,
+    variants: str,
+    members: int,
+    max_epochs: int,
+    seed: int,
+    with_allmusic: bool,
+    jobs: int,
 ) -> None:
     """Retrain the head on published + port taggrams; calibrate and threshold on ff-valid."""
+    if with_allmusic:
+        from .allmusic_head import retrain_with_allmusic
+
+        retrain_with_allmusic(
+            bundle,
+            gtzan,
+            variants=_names(variants),
+            members=members,
+            max_epochs=max_epochs,
+            seed=seed,
+            jobs=jobs,
+            log=click.echo,
+        )
+        return
     from .retrain import retrain_bundle
 
     retrain_bundle(bundle, gtzan, variants=_names(variants), members=members,

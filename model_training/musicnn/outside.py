@@ -16,6 +16,9 @@ previews (78 outside the ten genres). ff-test is never read.
 * Honest allmusic figures (the bundle trains on those clips): nested, per artist fold the
   thresholds are chosen without it and applied to it (:func:`model_training.allmusic.summarise`).
 * Shipped: the regression refitted on the whole mix, with the thresholds chosen on it.
+* A head that trained on allmusic previews (``musicnn-retrain --with-allmusic``): their
+  evidence comes from the artist-grouped fold heads that command saved, never from the
+  head that heard them (:mod:`model_training.musicnn.allmusic_head`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from model_training.musicnn.network import MSD_TAGS
 
 from ..allmusic import ALLMUSIC, manifest, summarise
 from ..artists import read_artists
+from .evidence import evidence
 
 TARGET_PRECISION = 0.95
 MAX_OUTSIDE = 0.10
@@ -61,26 +65,6 @@ def mix_rows(gtzan: Path, allmusic: Path = ALLMUSIC) -> list[dict[str, str]]:
         for r in manifest(allmusic)
     ]  # fmt: skip
     return rows
-
-
-def evidence(bundle: Path, rows: list[dict[str, str]], jobs: int) -> dict[str, np.ndarray]:
-    """Per clip, through the tagger: mean MSD tags, pooled scores, the pick and its confidence."""
-    from genrefy_tagger.listening.engine import analyse_paths
-    from genrefy_tagger.listening.model import load_bundle
-
-    genres = load_bundle(bundle).genres
-    tags, pooled, picks = [], [], []
-    for a in analyse_paths([r["path"] for r in rows], bundle_path=bundle, min_confidence=0.0,
-                           jobs=jobs):  # fmt: skip
-        if a.decision is None or a.tags is None:
-            raise RuntimeError(f"{a.path}: no decision ({a.error or a.note})")
-        scores = dict(a.decision.ranked)
-        tags.append(np.asarray(a.tags, np.float64))
-        pooled.append([scores[g] for g in genres])
-        picks.append(a.decision.genre)
-    pooled_ = np.asarray(pooled)
-    return {"tags": np.stack(tags), "pooled": pooled_, "conf": pooled_.max(1),
-            "pick": np.asarray(picks)}  # fmt: skip
 
 
 def fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -132,12 +116,23 @@ def choose(conf: np.ndarray, score: np.ndarray, kind: np.ndarray, right: np.ndar
 
 def fit_outside(bundle: Path, gtzan: Path, *, jobs: int = 2, log: Callable = print) -> dict:
     """Fit, choose, measure (nested, grouped) and write the rule into ``bundle``."""
-    from genrefy_tagger.listening.model import write_bundle_json
+    from genrefy_tagger.listening.model import load_bundle, write_bundle_json
+
+    from .allmusic_head import out_of_fold_evidence
 
     meta = json.loads((bundle / "bundle.json").read_text())
     meta.pop("outside", None)  # the evidence is gathered without the old rule
     rows = mix_rows(gtzan)
     ev = evidence(bundle, rows, jobs)
+    oof = out_of_fold_evidence(bundle)
+    if oof is not None:  # the head heard these clips: use heads that did not
+        genres = load_bundle(bundle).genres
+        for i, r in enumerate(rows):
+            if r["id"] in oof:
+                ev["tags"][i], ev["pooled"][i] = oof[r["id"]]
+        ev["conf"] = ev["pooled"].max(1)
+        ev["pick"] = np.asarray([genres[int(k)] for k in ev["pooled"].argmax(1)])
+        log(f"{sum(r['id'] in oof for r in rows)} allmusic clips judged by out-of-fold heads")
     kind = np.array([r["kind"] for r in rows])
     right = np.array([p in r["label"].split("|") for p, r in zip(ev["pick"], rows, strict=True)])
     y = (kind == "outside").astype(int)

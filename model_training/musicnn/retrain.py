@@ -159,9 +159,14 @@ def retrain_bundle(
     max_epochs: int,
     seed: int = 0,
     cache: Path = PORT_CACHE,
+    extra: Taggrams | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Train, choose the epochs, calibrate, threshold, test once on ff-test, write the head."""
+    """Train, choose the epochs, calibrate, threshold, test once on ff-test, write the head.
+
+    ``extra``: more training tracks (the allmusic previews of
+    :mod:`model_training.musicnn.allmusic_head`); the bundle then says so.
+    """
     from genrefy_tagger.listening.kinds.musicnn import MusicnnPredictor
     from genrefy_tagger.listening.model import write_bundle_json
 
@@ -171,7 +176,7 @@ def retrain_bundle(
     published, port, valid, unused = data.published, data.port, data.valid, data.left_out
     for tid, why in sorted(unused.items()):
         log(f"left out {tid}: {why}")
-    train = data.train
+    train = data.train if extra is None else concat(data.train, extra)
     log(f"training on {len(train.tracks)} sequences' tracks: published {len(published.tracks)}"
         f" + port {[len(p.tracks) for p in port]} ({', '.join(variants)}); "
         f"validating on {len(valid.tracks)} ff-valid clips")  # fmt: skip
@@ -213,11 +218,18 @@ def retrain_bundle(
         "threshold_choice": threshold,
     }
     meta["head"].update({"epochs": info["epochs"], "members": members})
+    meta["head"].pop("trained_with", None)
+    if extra is not None:
+        meta["head"]["trained_with"] = (
+            f"{len(extra.tracks)} allmusic tracks ({len(set(extra.tracks))} previews, "
+            "level-normalised and one production-style copy each)"
+        )
     meta["training_data"]["head"] = (
         f"published MSD_musicnn taggrams of ff-train ({len(published.tracks)} tracks) + the "
         f"port's taggrams of the {len(port[0].tracks) if port else 0} shared clips in ff-train or "
         f"no split, level-normalised, with production-style copies ({', '.join(variants)}); "
         f"{len(unused)} clips left out (repeated recordings, unlisted clips of scored artists)"
+        + ("" if extra is None else f"; + {meta['head']['trained_with']}")
     )
     meta["training_data"]["left_out"] = unused
     meta["training_data"]["validation"] = (
