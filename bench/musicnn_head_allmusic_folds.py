@@ -53,7 +53,7 @@ def main() -> None:
     args = ap.parse_args()
     gtzan = Path(__file__).resolve().parents[2] / "shared" / "gtzan"
     rows = am.inside_rows()
-    labels = am.labels_of(rows, am.tagger_evidence(BUNDLE, rows, args.jobs)["pooled"])
+    labels = am.labels_of(rows, am.evidence(BUNDLE, rows, args.jobs)["pooled"])
     train_sets = [am.allmusic_taggrams(BUNDLE, rows, labels, v) for v in ("norm", "aug0")]
     windows = am.allmusic_taggrams(BUNDLE, rows, labels, "windows")
     data = head_data(gtzan, ("norm", "aug0"))

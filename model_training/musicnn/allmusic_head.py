@@ -33,6 +33,7 @@ from genrefy_tagger.reading.windows import WindowPolicy
 
 from ..allmusic import ALLMUSIC, manifest
 from .data import PORT_CACHE, two_output_frontend, variant_patches
+from .evidence import evidence
 from .fidelity import Taggrams
 
 FOLDS = 5
@@ -57,13 +58,6 @@ def inside_rows(allmusic: Path = ALLMUSIC) -> list[dict[str, str]]:
 
 def head_digest(bundle: Path) -> str:
     return hashlib.sha256((bundle / "head.tflite").read_bytes()).hexdigest()
-
-
-def tagger_evidence(bundle: Path, rows: list[dict[str, str]], jobs: int) -> dict[str, np.ndarray]:
-    """Mean MSD tags and calibrated pooled scores of ``rows`` through the tagger, head alone."""
-    from .evidence import evidence
-
-    return evidence(bundle, rows, jobs)
 
 
 def labels_of(rows: list[dict[str, str]], pooled: np.ndarray) -> np.ndarray:
@@ -132,7 +126,7 @@ def fold_evidence(
         meta.pop("outside", None)
         meta["calibration"]["temperature"] = round(fit_temperature(p_valid, valid.labels), 4)
         write_bundle_json(scratch, meta)
-        return tagger_evidence(scratch, rows, jobs)
+        return evidence(scratch, rows, jobs)
 
 
 def retrain_with_allmusic(
@@ -151,7 +145,7 @@ def retrain_with_allmusic(
     from .retrain import concat, head_data, retrain_bundle, train_members
 
     rows = inside_rows()
-    before = tagger_evidence(bundle, rows, jobs)  # the head before labels Pop/Rock clips
+    before = evidence(bundle, rows, jobs)  # the head before labels Pop/Rock clips
     labels = labels_of(rows, before["pooled"])
     am = [allmusic_taggrams(bundle, rows, labels, v) for v in ("norm", "aug0")]
     data = head_data(gtzan, variants)
