@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -280,3 +281,34 @@ def test_help_everywhere():
         for name in train.commands:
             sub = runner.invoke(train, [name, flag])
             assert sub.exit_code == 0 and sub.output.startswith("Usage: "), (name, sub.output)
+
+
+def test_files_left_alone_on_purpose_are_skipped_not_failed(
+    library: Path, tiny_bundle: Path, tmp_path: Path
+):
+    from genrefy_tagger.running.plan import read_plan
+
+    files = sorted(p for p in library.rglob("*") if p.is_file())
+    linked, locked = files[0], files[1]
+    os.link(linked, tmp_path / "seeding copy")  # a second name outside the library
+    locked.chmod(0o444)
+    kept = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in (linked, locked)}
+    report = tmp_path / "r.json"
+    dry = tag(["--dry-run", "--min-confidence", "0", "--report", str(report), str(library)],
+              tiny_bundle)  # fmt: skip
+    assert dry.exit_code == 0, dry.output
+    rows = json.loads(report.read_text())["rows"]
+    by_name = {Path(r["path"]).name: r for r in rows}
+    assert by_name[linked.name]["action"] == "skipped"
+    assert "has 2 hard links, left unchanged" in by_name[linked.name]["reason"]
+    assert by_name[locked.name]["action"] == "skipped"
+    assert by_name[locked.name]["reason"] == "read-only file, left unchanged"
+    assert f"{len(files) - 2} would tag, 0 unchanged, 0 unsure, 2 skipped, 0 failed" in dry.output
+    assert read_plan(report, library).rows  # a report with skipped rows is still a plan
+
+    real = tag(["--min-confidence", "0", str(library)], tiny_bundle)
+    assert real.exit_code == 0, real.output  # nothing failed
+    assert lines_starting(real.output, "skipped") == 2
+    assert f"{len(files) - 2} tagged, 0 unchanged, 0 unsure, 2 skipped, 0 failed" in real.output
+    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in kept} == kept
+    assert os.stat(linked).st_nlink == 2

@@ -62,9 +62,7 @@ def test_apply_writes_exactly_the_plan_then_undo(plan, tmp_path: Path):
     before = digest(library)
     result = tag("--apply", str(save(data, tmp_path / "p.json")))
     assert result.exit_code == 0, result.output
-    assert "6 rows: 2 tagged, 0 unchanged, 0 skipped (changed since the plan), 4 left alone" in (
-        result.output
-    )
+    assert "6 rows: 2 tagged, 0 unchanged, 0 skipped, 4 left alone" in result.output
     mp3 = library / "Artist 0" / "00 song.mp3"
     assert read_tags(mp3).genres == ("Jazz",) and read_tags(mp3).provenance is None
     ogg = Path(kept["path"])
@@ -78,7 +76,7 @@ def test_apply_writes_exactly_the_plan_then_undo(plan, tmp_path: Path):
     assert tag("--undo", journal).exit_code == 0
     assert all(read_tags(library / k).genres == () for k in changed)
     again = tag("--apply", str(tmp_path / "p.json"))  # the undo changed the files since
-    assert "2 skipped (changed since the plan)" in again.output
+    assert "2 skipped" in again.output
 
 
 def test_files_changed_since_are_skipped(plan, tmp_path: Path):

@@ -201,7 +201,7 @@ def _show_rows(
         summary.add(row)
         bar.update()
         show = row.action == "failed" or (
-            not quiet and (verbose or options.dry_run or row.action in ("tag", "unsure"))
+            not quiet and (verbose or options.dry_run or row.action in ("tag", "unsure", "skipped"))
         )
         if show:
             bar.write(format_row(row, dry_run=options.dry_run, base=base))

@@ -155,7 +155,7 @@ def apply(
     verb = "would tag" if dry_run else "tagged"
     click.echo(
         f"{len(plan.rows)} rows: {counts['tag']} {verb}, {counts['unchanged']} unchanged, "
-        f"{counts['skipped']} skipped (changed since the plan), {left} left alone, "
+        f"{counts['skipped']} skipped, {left} left alone, "
         f"{counts['failed']} failed — {time.perf_counter() - start:.1f} s"
     )
     if journal is not None and counts["tag"]:

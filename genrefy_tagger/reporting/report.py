@@ -20,7 +20,7 @@ from ..fsnames import LOSSLESS, json_text, shown, shown_name
 from ..isolation import describe
 
 #: Every row falls in exactly one of these; the summary counts them.
-CATEGORIES = ("tagged", "unchanged", "unsure", "failed")
+CATEGORIES = ("tagged", "unchanged", "unsure", "skipped", "failed")
 
 #: The reason of a file left alone because this model already analysed it (+ the model,
 #: and the options of this run it did not get, see ``tagger._policy_changes``).
@@ -51,7 +51,8 @@ class Row:
 
     ``action`` is one of: ``tag`` (written, or would be in a dry run),
     ``unchanged``, ``unsure`` (nothing written: the model is not confident or the
-    audio gives nothing to judge), ``failed``.
+    audio gives nothing to judge), ``skipped`` (left unchanged on purpose: read-only,
+    hard links under ``--hard-links skip``, or changed since a plan), ``failed``.
     """
 
     path: Path
@@ -141,8 +142,9 @@ class Summary:
 
     def format(self, *, dry_run: bool) -> str:
         tagged = "would tag" if dry_run else "tagged"
+        # "skipped" only when it happened: most runs skip nothing on purpose.
         parts = [f"{self.counts['tagged']} {tagged}"] + [
-            f"{self.counts[c]} {c}" for c in CATEGORIES[1:]
+            f"{self.counts[c]} {c}" for c in CATEGORIES[1:] if c != "skipped" or self.counts[c]
         ]
         rate = self.total / self.seconds if self.seconds > 0 else 0.0
         return (

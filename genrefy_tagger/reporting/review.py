@@ -31,6 +31,7 @@ ACTION_LABELS = {
     "unsure": "unsure",
     "unchanged": "unchanged",
     "failed": "failed",
+    "skipped": "skipped",  # a card only when some file was (see _cards)
 }
 
 
@@ -100,6 +101,7 @@ def _cards(rows: list[dict[str, Any]], labels: dict[str, str]) -> str:
         f'<button type="button" class="card {a}" data-action="{a}">'
         f"<b>{counts.get(a, 0)}</b><span>{html.escape(label)}</span></button>"
         for a, label in labels.items()
+        if a != "skipped" or counts.get(a)
     )
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ..fsnames import LOSSLESS, is_utf8
 from ..reporting.report import Row
 from ..writing.journal import Journal
+from ..writing.safe_write import LeftAlone
 from ..writing.tags import TagError, TagState, format_provenance, read_tags, write_genres
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ COLUMNS = frozenset(
     {"path", "action", "current", "proposed", "confidence", "agreement", "runners_up"}
     | {"reason", "size", "mtime", "fingerprint", "model", "edited"}
 )
-ACTIONS = frozenset({"tag", "skip", "unchanged", "unsure", "failed"})
+ACTIONS = frozenset({"tag", "skip", "unchanged", "unsure", "skipped", "failed"})
 #: mtime is stored as float seconds; a double near 2e9 s resolves ~0.2 µs.
 MTIME_TOLERANCE = 2e-6
 
@@ -291,7 +292,8 @@ def apply_plan(
 
     Yields one :class:`Row` per written-or-considered file: ``tag`` (written, or
     would be in a dry run), ``unchanged`` (already holds these genres), ``skipped``
-    (changed since the plan) or ``failed``. ``cache``: re-keyed after each write, since
+    (changed since the plan, read-only, or hard links under ``hard_links="skip"``) or
+    ``failed``. ``cache``: re-keyed after each write, since
     only tags changed (the write verified the audio), so stored analyses stay valid.
     """
     for row in plan.to_write:
@@ -327,6 +329,9 @@ def apply_plan(
                 hard_links=hard_links,
                 before_replace=record,
             )
+        except LeftAlone as exc:  # read-only, or hard links under "skip": on purpose
+            yield Row(row.path, "skipped", str(exc), **details)
+            continue
         except (OSError, TagError) as exc:
             yield Row(row.path, "failed", str(exc), **details)
             continue

@@ -23,7 +23,7 @@ from ..reading.walk import Found, walk
 from ..reading.windows import WindowPolicy
 from ..reporting.report import ALREADY_ANALYSED, Row
 from ..writing.journal import Journal
-from ..writing.safe_write import remove_stale_temps
+from ..writing.safe_write import LeftAlone, left_alone, remove_stale_temps
 from ..writing.tags import (
     SUPPORTED_EXTENSIONS,
     CannotHoldTags,
@@ -272,17 +272,29 @@ def _finish(
     except Exception as exc:  # noqa: BLE001 - one file must not stop the run
         reason = errors.unexpected(path, "deciding", exc)
         return Row(path, "failed", reason, current=state.genres)
-    if row.action != "tag" or options.dry_run:
+    if row.action != "tag":
         return row
+    if options.dry_run:  # say now what the real run would leave alone
+        reason = _left_alone(path, options.hard_links)
+        return replace(row, action="skipped", reason=reason) if reason else row
     try:
         # Ctrl-C waits until this file is written and journalled (or left untouched).
         with interrupts_deferred():
             _write(row, state, analysis, options, model_tag, journal)
+    except LeftAlone as exc:  # the user's choice (read-only, hard links), not a failure
+        return replace(row, action="skipped", reason=one_line(str(exc), path))
     except TagError as exc:
         return replace(row, action="failed", reason=one_line(str(exc), path))
     except Exception as exc:  # noqa: BLE001
         return replace(row, action="failed", reason=errors.unexpected(path, "writing", exc))
     return row
+
+
+def _left_alone(path: Path, hard_links: str) -> str | None:
+    try:
+        return left_alone(os.stat(path), hard_links)
+    except OSError:
+        return None  # the real run reports it when it tries
 
 
 def _decide(path: Path, state: TagState, analysis: Analysis, options: Options) -> Row:

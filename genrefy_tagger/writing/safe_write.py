@@ -56,6 +56,13 @@ class TagError(Exception):
     """A file whose tags cannot be read or written; the message is a one-line reason."""
 
 
+class LeftAlone(TagError):
+    """A file left unchanged on purpose: read-only, or hard-linked under ``--hard-links skip``.
+
+    A tagging run reports it as skipped, not failed; an undo still fails on it.
+    """
+
+
 def resolve_target(path: str | os.PathLike) -> tuple[Path, os.stat_result]:
     """The real file behind ``path`` (symlinks followed) and its stat, or TagError."""
     real = Path(os.path.realpath(path))
@@ -72,11 +79,18 @@ def resolve_target(path: str | os.PathLike) -> tuple[Path, os.stat_result]:
     return real, st
 
 
-def refuse_read_only(st: os.stat_result) -> None:
-    """TagError for a file with no write bit for anyone."""
+def left_alone(st: os.stat_result, hard_links: str) -> str | None:
+    """Why a file with this stat is not written under ``hard_links``, or None."""
     # Root bypasses permission bits (os.access says yes), so the mode is the signal.
     if st.st_mode & 0o222 == 0:
-        raise TagError("read-only file, left unchanged")
+        return "read-only file, left unchanged"
+    return _hard_link_reason(st, hard_links)
+
+
+def refuse_read_only(st: os.stat_result) -> None:
+    """LeftAlone for a file with no write bit for anyone."""
+    if st.st_mode & 0o222 == 0:
+        raise LeftAlone("read-only file, left unchanged")
 
 
 def replace_atomically(
@@ -134,14 +148,21 @@ def replace_atomically(
 
 
 def refuse_hard_links(st: os.stat_result, hard_links: str) -> None:
-    """TagError for a file with several hard links when the policy is to skip it."""
+    """LeftAlone for a file with several hard links when the policy is to skip it."""
+    reason = _hard_link_reason(st, hard_links)
+    if reason:
+        raise LeftAlone(reason)
+
+
+def _hard_link_reason(st: os.stat_result, hard_links: str) -> str | None:
     if hard_links not in HARD_LINKS:
         raise ValueError(f"hard_links must be one of {HARD_LINKS}, not {hard_links!r}")
     if st.st_nlink > 1 and hard_links == "skip":
-        raise TagError(
+        return (
             f"has {st.st_nlink} hard links, left unchanged "
             "(--hard-links in-place writes every name, break splits this one off)"
         )
+    return None
 
 
 def prepare_links(path: Path, hard_links: str) -> str | None:
