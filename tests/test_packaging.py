@@ -80,4 +80,4 @@ def test_the_installed_wheel_tags_a_file_on_its_own(wheel: Path, tmp_path: Path)
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert run.returncode == 0, (model, run.stdout, run.stderr)
-        assert "1 files: 1 would tag, 0 unchanged, 0 unsure, 0 failed" in run.stdout, run.stdout
+        assert "1 file: 1 would tag, 0 unchanged, 0 unsure, 0 failed" in run.stdout, run.stdout

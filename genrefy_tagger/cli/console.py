@@ -285,6 +285,7 @@ def undo(journal_path: Path, *, dry_run: bool, hard_links: str = "skip") -> int:
     from collections import Counter
 
     from ..fsnames import shown, shown_name
+    from ..reporting.report import n_files
     from ..running.cache import open_cache
     from ..writing.journal import undo as restore
 
@@ -302,8 +303,9 @@ def undo(journal_path: Path, *, dry_run: bool, hard_links: str = "skip") -> int:
         if cache is not None:
             cache.close()
     restored = "would restore" if dry_run else "restored"
+    seen = sum(counts.values()) - counts["interrupted"]
     click.echo(
-        f"{sum(counts.values()) - counts['interrupted']} files: {counts['restored']} {restored}, "
+        f"{n_files(seen)}: {counts['restored']} {restored}, "
         f"{counts['skipped']} skipped, {counts['failed']} failed"
         + (" — interrupted" if counts["interrupted"] else "")
     )

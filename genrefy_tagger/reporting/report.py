@@ -148,10 +148,15 @@ class Summary:
         ]
         rate = self.total / self.seconds if self.seconds > 0 else 0.0
         return (
-            f"{self.total} files: "
+            f"{n_files(self.total)}: "
             + ", ".join(parts)
             + f" — {self.seconds:.1f} s ({rate:.1f} files/s)"
         )
+
+
+def n_files(n: int) -> str:
+    """``1 file``, ``2 files``."""
+    return f"{n} file{'' if n == 1 else 's'}"
 
 
 class ReportError(Exception):
