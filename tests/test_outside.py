@@ -94,8 +94,17 @@ def test_a_second_run_from_the_cache_gives_the_same_reasons(library: Path, tmp_p
 
 
 def test_min_confidence_zero_writes_every_pick(library: Path, tmp_path: Path):
+    from genrefy_tagger.writing.id3v1 import NO_TAG
+
     rows = _rows(library, tmp_path, "--min-confidence", "0")
-    assert all(rows[c]["action"] == "tag" for c in (*OUTSIDE, INSIDE))
+    assert rows[INSIDE]["action"] == "tag"
+    # The previews are store MP3s with no tag and no length header: the pick stands, and
+    # the file is left alone for that reason alone (genrefy_tagger/writing/id3v1.py).
+    for clip in OUTSIDE:
+        assert rows[clip]["proposed"] and (rows[clip]["action"], rows[clip]["reason"]) == (
+            "skipped",
+            NO_TAG,
+        )
 
 
 def test_the_rule_is_plain_json_and_scores_as_the_tagger_decides(library: Path):

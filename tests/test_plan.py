@@ -169,3 +169,23 @@ def test_apply_loads_no_model(plan, tmp_path: Path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "EXIT 0 HEAVY []" in out.stdout, out.stdout + out.stderr
     assert "4 tagged" in out.stdout
+
+
+def test_a_hard_linked_file_in_a_plan_is_skipped_and_the_dry_run_says_so(plan, tmp_path: Path):
+    import os
+
+    library, data = plan
+    flac = library / "Artist 1" / "01 song.flac"
+    os.link(flac, tmp_path / "seeding copy.flac")  # a link keeps mtime and size: still planned
+    save(data, tmp_path / "p.json")
+
+    def line(out: str) -> str:
+        return next(x for x in out.splitlines() if "01 song.flac" in x)
+
+    dry = tag("--apply", str(tmp_path / "p.json"), "--dry-run")
+    assert dry.exit_code == 0 and line(dry.output).startswith("skipped")
+    assert "has 2 hard links, left unchanged" in line(dry.output)
+    real = tag("--apply", str(tmp_path / "p.json"))
+    assert real.exit_code == 0, real.output
+    assert line(real.output).startswith("skipped") and "3 tagged" in real.output
+    assert "1 skipped" in real.output and read_tags(flac).genres == ()

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import io
 import os
+import re
 import subprocess
 import sys
 import time
@@ -28,8 +29,17 @@ from genrefy_tagger.reading.formats import TAGGABLE_EXTENSIONS
 from genrefy_tagger.reading.musicnn import read_track_windows
 from genrefy_tagger.reading.windows import WindowPolicy, read_windows
 from genrefy_tagger.writing import safe_write
-from genrefy_tagger.writing.safe_write import audio_fingerprint, remove_stale_temps
-from genrefy_tagger.writing.tags import CannotHoldTags, TagError, TagState, read_tags, write_genres
+from genrefy_tagger.writing.decoders import views
+from genrefy_tagger.writing.journal import Journal, undo
+from genrefy_tagger.writing.safe_write import LeftAlone, audio_fingerprint, remove_stale_temps
+from genrefy_tagger.writing.tags import (
+    CannotHoldTags,
+    TagError,
+    TagState,
+    left_alone_reason,
+    read_tags,
+    write_genres,
+)
 
 PROV = "genrefy;model=test-1;confidence=0.900;genres=Rock|Pop;date=2026-01-02T03:04:05Z"
 OURS = {"tcon", "txxx:genrefy", "genre", "genrefy", "©gen", "----:com.genrefy:genrefy"}
@@ -132,8 +142,8 @@ def _rename(src: Path, dst: Path) -> Path:
     return dst
 
 
-#: MPEG audio with no Xing header and no ID3v2 tag: libsndfile estimates its length from the
-#: file size, so any tag would change what it reads; genrefy refuses (see safe_write).
+#: MPEG audio with no Xing header and no tag: decoders estimate its length from the file
+#: size, so any tag would change what they read; genrefy leaves it alone (see writing/id3v1).
 SIZE_ESTIMATED = ("cbr-no-xing-no-id3.mp3", "ffmpeg.mp2")
 TAGGABLE = sorted(
     k for k in MAKERS if Path(k).suffix in TAGGABLE_EXTENSIONS and k not in SIZE_ESTIMATED
@@ -160,13 +170,37 @@ def test_tag_and_undo_keep_audio_and_other_tags(tmp_path, name):
 
 
 @pytest.mark.parametrize("name", SIZE_ESTIMATED)
-def test_a_tag_libsndfile_would_misread_is_refused(tmp_path, name):
+def test_size_estimated_mpeg_without_a_tag_is_left_alone(tmp_path, name):
     path = MAKERS[name](tmp_path / name)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    with pytest.raises(TagError, match=r"^libsndfile would read it differently \(frames "):
+    reason = r"^no tag and no length header: any tag would change the length decoders estimate"
+    assert re.match(reason, left_alone_reason(path, ["Rock"], "skip"))  # what a dry run says
+    with pytest.raises(LeftAlone, match=reason):
         write_genres(path, ["Rock"], provenance=PROV)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
     assert [p.name for p in tmp_path.iterdir() if ".genrefy-" in p.name] == []
+
+
+@pytest.mark.parametrize("name", SIZE_ESTIMATED)
+def test_size_estimated_mpeg_with_id3v1_gets_its_genre_there_only(tmp_path, name):
+    path = _append(MAKERS[name](tmp_path / name), id3v1_block(genre=255))
+    size, views_before = path.stat().st_size, views(path)
+    original, audio_before = path.read_bytes(), decoded(path)
+    journal_path = tmp_path / "journal.jsonl"
+    with Journal(journal_path) as journal:
+        record = journal.recorder(path, read_tags(path), TagState(("Jazz",), PROV), model="m")
+        write_genres(path, ["Jazz"], provenance=PROV, before_replace=record)
+    assert read_tags(path) == TagState(("Jazz",), None)  # ID3v1 has no room for provenance
+    assert path.stat().st_size == size and path.read_bytes()[:3] != b"ID3"
+    now = path.read_bytes()
+    changed = [i for i, (a, b) in enumerate(zip(original, now, strict=True)) if a != b]
+    assert changed == [size - 1]  # the genre byte, nothing else
+    assert views(path) == views_before  # every decoder's facts, estimates included
+    np.testing.assert_array_equal(decoded(path), audio_before)
+    with pytest.raises(LeftAlone, match="ID3v1 holds one genre, not 2"):
+        write_genres(path, ["Jazz", "Blues"], provenance=PROV)
+    assert [r.action for r in undo(journal_path)] == ["restored"]
+    assert path.read_bytes() == original
 
 
 def test_itunes_undo_removes_the_genre_atom(tmp_path):

@@ -32,7 +32,14 @@ from ..fsnames import LOSSLESS, is_utf8
 from ..reporting.report import Row
 from ..writing.journal import Journal
 from ..writing.safe_write import LeftAlone
-from ..writing.tags import TagError, TagState, format_provenance, read_tags, write_genres
+from ..writing.tags import (
+    TagError,
+    TagState,
+    format_provenance,
+    left_alone_reason,
+    read_tags,
+    write_genres,
+)
 
 if TYPE_CHECKING:
     from .cache import AnalysisCache
@@ -292,9 +299,10 @@ def apply_plan(
 
     Yields one :class:`Row` per written-or-considered file: ``tag`` (written, or
     would be in a dry run), ``unchanged`` (already holds these genres), ``skipped``
-    (changed since the plan, read-only, or hard links under ``hard_links="skip"``) or
-    ``failed``. ``cache``: re-keyed after each write, since
-    only tags changed (the write verified the audio), so stored analyses stay valid.
+    (changed since the plan, or left alone on purpose: read-only, hard links under
+    ``hard_links="skip"``, no room for a tag) or ``failed``. ``cache``: re-keyed after
+    each write, since only tags changed (the write verified the audio), so stored
+    analyses stay valid.
     """
     for row in plan.to_write:
         problem = changed_since(row.path, row)
@@ -314,7 +322,12 @@ def apply_plan(
             yield Row(row.path, "unchanged", "already has this genre", **details)
             continue
         if dry_run:
-            yield Row(row.path, "tag", reason, **details)
+            try:
+                skip = left_alone_reason(row.path, row.proposed, hard_links)
+            except (OSError, TagError):
+                skip = None  # the real run reports it when it tries
+            action = "skipped" if skip else "tag"
+            yield Row(row.path, action, skip or reason, **details)
             continue
         new = TagState(row.proposed, _provenance(plan, row))
         model = plan.model or "plan"
@@ -329,7 +342,7 @@ def apply_plan(
                 hard_links=hard_links,
                 before_replace=record,
             )
-        except LeftAlone as exc:  # read-only, or hard links under "skip": on purpose
+        except LeftAlone as exc:  # read-only, hard links, no room for a tag: on purpose
             yield Row(row.path, "skipped", str(exc), **details)
             continue
         except (OSError, TagError) as exc:

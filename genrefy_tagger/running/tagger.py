@@ -23,13 +23,14 @@ from ..reading.walk import Found, walk
 from ..reading.windows import WindowPolicy
 from ..reporting.report import ALREADY_ANALYSED, Row
 from ..writing.journal import Journal
-from ..writing.safe_write import LeftAlone, left_alone, remove_stale_temps
+from ..writing.safe_write import LeftAlone, remove_stale_temps
 from ..writing.tags import (
     SUPPORTED_EXTENSIONS,
     CannotHoldTags,
     TagError,
     TagState,
     format_provenance,
+    left_alone_reason,
     parse_provenance,
     read_tags,
     write_genres,
@@ -275,7 +276,7 @@ def _finish(
     if row.action != "tag":
         return row
     if options.dry_run:  # say now what the real run would leave alone
-        reason = _left_alone(path, options.hard_links)
+        reason = _left_alone(row, options.hard_links)
         return replace(row, action="skipped", reason=reason) if reason else row
     try:
         # Ctrl-C waits until this file is written and journalled (or left untouched).
@@ -290,10 +291,10 @@ def _finish(
     return row
 
 
-def _left_alone(path: Path, hard_links: str) -> str | None:
+def _left_alone(row: Row, hard_links: str) -> str | None:
     try:
-        return left_alone(os.stat(path), hard_links)
-    except OSError:
+        return left_alone_reason(row.path, row.proposed, hard_links)
+    except (OSError, TagError):
         return None  # the real run reports it when it tries
 
 

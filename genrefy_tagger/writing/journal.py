@@ -111,12 +111,17 @@ class Journal:
 
     def recorder(
         self, path: Path, previous: TagState, new: TagState, *, model: str
-    ) -> Callable[[Path, Path], None]:
-        """A ``before_replace`` for ``write_genres``: records the change with its restore data."""
+    ) -> Callable[[Path, Path, TagState], None]:
+        """A ``before_replace`` for ``write_genres``: records the change with its restore data.
 
-        def record(original: Path, copy: Path) -> None:
+        The state recorded as new is the one the copy holds (``written``): an ID3v1-only
+        write keeps no provenance, and the undo must find what is really in the file.
+        """
+
+        def record(original: Path, copy: Path, written: TagState | None = None) -> None:
+            state = new if written is None else written
             try:
-                self.record(path, previous, new, model=model, restore=patch(original, copy))
+                self.record(path, previous, state, model=model, restore=patch(original, copy))
             except OSError as exc:
                 raise TagError(f"cannot record the change in the journal: {describe(exc)}") from exc
 

@@ -159,8 +159,8 @@ def _hard_link_reason(st: os.stat_result, hard_links: str) -> str | None:
         raise ValueError(f"hard_links must be one of {HARD_LINKS}, not {hard_links!r}")
     if st.st_nlink > 1 and hard_links == "skip":
         return (
-            f"has {st.st_nlink} hard links, left unchanged "
-            "(--hard-links in-place writes every name, break splits this one off)"
+            f"has {st.st_nlink} hard links, left unchanged; "
+            "--hard-links in-place writes every name, break splits this one off"
         )
     return None
 

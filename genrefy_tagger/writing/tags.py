@@ -15,7 +15,9 @@ other tag is unchanged, the audio payload hashes the same, every decoder reads i
 the same), then replaces the original with one rename (hard links: ``hard_links``).
 Any failure leaves the original byte-identical. The ID3 version is kept: v2.3 stays
 v2.3, v2.4 stays v2.4, a file without ID3v2 gets v2.4, and mutagen cannot write
-v2.2, which becomes v2.3; an ID3v1 tag is updated, never added. Read-only files (no
+v2.2, which becomes v2.3; an ID3v1 tag is updated, never added. An MPEG file whose
+length decoders estimate from its size gets no ID3v2 tag: only its ID3v1 tag changes, and
+without one it is left alone (:mod:`genrefy_tagger.writing.id3v1`). Read-only files (no
 write bit for anyone) are refused. Symlinks are written through to their target.
 
 mtime policy: by default the file's mtime becomes "now" since its content changed
@@ -41,11 +43,14 @@ from ..reading.formats import (
     mutagen_class,
     untaggable_reason,
 )
+from .id3v1 import id3v1_genres, refuse_untagged, save_id3v1, size_estimated
 from .provenance import format_provenance as format_provenance  # re-exported
 from .provenance import parse_provenance as parse_provenance  # re-exported
 from .safe_write import (
+    LeftAlone,
     TagError,
     audio_fingerprint,
+    left_alone,
     refuse_hard_links,
     refuse_read_only,
     replace_atomically,
@@ -170,6 +175,24 @@ def read_tags(path: str | os.PathLike) -> TagState:
     return _open(real).state()
 
 
+def left_alone_reason(
+    path: str | os.PathLike, genres: Sequence[str], hard_links: str
+) -> str | None:
+    """Why :func:`write_genres` would leave ``path`` unchanged on purpose, or None (dry runs)."""
+    real, st = resolve_target(path)
+    reason = left_alone(st, hard_links)
+    if reason:
+        return reason
+    estimated = size_estimated(_open(real).audio)
+    try:
+        refuse_untagged(estimated)
+        if estimated == "id3v1":
+            id3v1_genres(genres)
+    except LeftAlone as exc:
+        return str(exc)
+    return None
+
+
 def write_genres(
     path: str | os.PathLike,
     genres: Sequence[str],
@@ -178,7 +201,7 @@ def write_genres(
     keep_mtime: bool = False,
     verify: bool = True,
     hard_links: str = "skip",
-    before_replace: Callable[[Path, Path], None] | None = None,
+    before_replace: Callable[[Path, Path, TagState], None] | None = None,
 ) -> TagState:
     """Set the file's genres and provenance field; return the state from before.
 
@@ -186,18 +209,26 @@ def write_genres(
     that already holds exactly this state is not touched (not even its mtime). Raises TagError
     (original left unchanged) for any file that cannot be safely written, and
     ValueError for invalid arguments. ``hard_links``: see ``safe_write``.
-    ``before_replace(original, copy)`` runs once the copy is verified, just before it
-    replaces the original (the journal records the change there).
+    ``before_replace(original, copy, written)`` runs once the copy is verified, just before
+    it replaces the original (the journal records the change there); ``written`` is the
+    state the copy holds. An MPEG file whose length decoders estimate from its size is
+    written only if it has an ID3v1 tag, and only there, without provenance
+    (:mod:`genrefy_tagger.writing.id3v1`).
     """
     wanted = TagState(_check_genres(genres), _check_provenance(provenance))
     real, st = resolve_target(path)
     _check_extension(Path(path))
     opened = _open(real)
     previous = opened.state()
+    estimated = size_estimated(opened.audio)
+    v1_only = estimated == "id3v1"
+    if v1_only:
+        wanted = TagState(id3v1_genres(wanted.genres), None)
     if previous == wanted:
         return previous
     refuse_read_only(st)  # before the costly decode below
     refuse_hard_links(st, hard_links)
+    refuse_untagged(estimated)
     kind = type(opened.audio)
     others = opened.system.others(opened.audio) if verify else None
     fingerprint = audio_fingerprint(real) if verify else None
@@ -206,12 +237,13 @@ def write_genres(
         copy = _open(tmp, kind)
         copy.set(wanted)
         try:
-            _save(copy)
+            save_id3v1(copy.audio) if v1_only else _save(copy)
         except Exception as exc:  # mutagen's write errors, e.g. a frame it cannot render
             raise TagError(f"cannot write tags: {short_reason(exc)}") from exc
 
     def check(tmp: Path) -> None:
-        _verify(tmp, kind, wanted, others, opened.id3_version, fingerprint)
+        version = None if v1_only else opened.id3_version
+        _verify(tmp, kind, wanted, others, version, fingerprint)
 
     replace_atomically(
         real,
@@ -220,7 +252,9 @@ def write_genres(
         check if verify else None,
         keep_mtime=keep_mtime,
         hard_links=hard_links,
-        before_replace=None if before_replace is None else lambda tmp: before_replace(real, tmp),
+        before_replace=(
+            None if before_replace is None else lambda tmp: before_replace(real, tmp, wanted)
+        ),
     )
     return previous
 
