@@ -29,7 +29,7 @@ from mutagen.id3 import TCON
 from mutagen.id3 import delete as delete_id3
 from mutagen.mp3 import MP3, BitrateMode
 
-from .safe_write import LeftAlone, TagError
+from .safe_write import TagError
 
 NO_TAG = (
     "no tag and no length header: any tag would change the length decoders estimate "
@@ -54,19 +54,16 @@ def size_estimated(audio: Any) -> str | None:
         return "id3v1" if f.read(3) == b"TAG" else "none"
 
 
-def id3v1_genres(genres: Sequence[str]) -> tuple[str, ...]:
-    """``genres`` if ID3v1 can hold them (none, or one from its list); else LeftAlone."""
+def id3v1_refusal(estimated: str, genres: Sequence[str]) -> str | None:
+    """Why a size-estimated file (``estimated`` from :func:`size_estimated`) is left alone
+    with these ``genres``: it has no tag, or ID3v1 cannot hold them; None when it can."""
+    if estimated == "none":
+        return NO_TAG
     if len(genres) > 1:
-        raise LeftAlone(f"{_ONLY_V1}, and ID3v1 holds one genre, not {len(genres)}; left unchanged")
+        return f"{_ONLY_V1}, and ID3v1 holds one genre, not {len(genres)}; left unchanged"
     if genres and genres[0] not in TCON.GENRES:
-        raise LeftAlone(f"{_ONLY_V1}, and {genres[0]!r} is not an ID3v1 genre; left unchanged")
-    return tuple(genres)
-
-
-def refuse_untagged(kind: str | None) -> None:
-    """LeftAlone for size-estimated MPEG audio with no tag at all."""
-    if kind == "none":
-        raise LeftAlone(NO_TAG)
+        return f"{_ONLY_V1}, and {genres[0]!r} is not an ID3v1 genre; left unchanged"
+    return None
 
 
 def save_id3v1(audio: Any) -> None:

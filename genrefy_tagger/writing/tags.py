@@ -43,7 +43,7 @@ from ..reading.formats import (
     mutagen_class,
     untaggable_reason,
 )
-from .id3v1 import id3v1_genres, refuse_untagged, save_id3v1, size_estimated
+from .id3v1 import id3v1_refusal, save_id3v1, size_estimated
 from .provenance import format_provenance as format_provenance  # re-exported
 from .provenance import parse_provenance as parse_provenance  # re-exported
 from .safe_write import (
@@ -51,8 +51,6 @@ from .safe_write import (
     TagError,
     audio_fingerprint,
     left_alone,
-    refuse_hard_links,
-    refuse_read_only,
     replace_atomically,
     resolve_target,
     short_reason,
@@ -180,17 +178,17 @@ def left_alone_reason(
 ) -> str | None:
     """Why :func:`write_genres` would leave ``path`` unchanged on purpose, or None (dry runs)."""
     real, st = resolve_target(path)
+    return _left_alone(st, size_estimated(_open(real).audio), genres, hard_links)
+
+
+def _left_alone(
+    st: os.stat_result, estimated: str | None, genres: Sequence[str], hard_links: str
+) -> str | None:
+    """The one place that decides what is left unchanged on purpose (see ``LeftAlone``)."""
     reason = left_alone(st, hard_links)
-    if reason:
-        return reason
-    estimated = size_estimated(_open(real).audio)
-    try:
-        refuse_untagged(estimated)
-        if estimated == "id3v1":
-            id3v1_genres(genres)
-    except LeftAlone as exc:
-        return str(exc)
-    return None
+    if reason is None and estimated is not None:
+        reason = id3v1_refusal(estimated, genres)
+    return reason
 
 
 def write_genres(
@@ -223,12 +221,12 @@ def write_genres(
     estimated = size_estimated(opened.audio)
     v1_only = estimated == "id3v1"
     if v1_only:
-        wanted = TagState(id3v1_genres(wanted.genres), None)
+        wanted = TagState(wanted.genres, None)  # ID3v1 has no room for provenance
     if previous == wanted:
         return previous
-    refuse_read_only(st)  # before the costly decode below
-    refuse_hard_links(st, hard_links)
-    refuse_untagged(estimated)
+    reason = _left_alone(st, estimated, wanted.genres, hard_links)  # before the costly decode
+    if reason:
+        raise LeftAlone(reason)
     kind = type(opened.audio)
     others = opened.system.others(opened.audio) if verify else None
     fingerprint = audio_fingerprint(real) if verify else None
