@@ -52,7 +52,8 @@ class Row:
     ``action`` is one of: ``tag`` (written, or would be in a dry run),
     ``unchanged``, ``unsure`` (nothing written: the model is not confident or the
     audio gives nothing to judge), ``skipped`` (left unchanged on purpose: read-only,
-    hard links under ``--hard-links skip``, or changed since a plan), ``failed``.
+    hard links under ``--hard-links skip``, no room for a tag, or changed since a plan),
+    ``failed``.
     """
 
     path: Path

@@ -282,7 +282,7 @@ def _finish(
         # Ctrl-C waits until this file is written and journalled (or left untouched).
         with interrupts_deferred():
             _write(row, state, analysis, options, model_tag, journal)
-    except LeftAlone as exc:  # the user's choice (read-only, hard links), not a failure
+    except LeftAlone as exc:  # on purpose (read-only, hard links, no room for a tag)
         return replace(row, action="skipped", reason=one_line(str(exc), path))
     except TagError as exc:
         return replace(row, action="failed", reason=one_line(str(exc), path))

@@ -57,7 +57,8 @@ class TagError(Exception):
 
 
 class LeftAlone(TagError):
-    """A file left unchanged on purpose: read-only, or hard-linked under ``--hard-links skip``.
+    """A file left unchanged on purpose: read-only, hard-linked under ``--hard-links skip``,
+    or MPEG audio no tag can be added to without moving a decoder's length estimate.
 
     A tagging run reports it as skipped, not failed; an undo still fails on it.
     """
