@@ -322,10 +322,7 @@ def apply_plan(
             yield Row(row.path, "unchanged", "already has this genre", **details)
             continue
         if dry_run:
-            try:
-                skip = left_alone_reason(row.path, row.proposed, hard_links)
-            except (OSError, TagError):
-                skip = None  # the real run reports it when it tries
+            skip = left_alone_reason(row.path, row.proposed, hard_links)
             action = "skipped" if skip else "tag"
             yield Row(row.path, action, skip or reason, **details)
             continue

@@ -276,7 +276,7 @@ def _finish(
     if row.action != "tag":
         return row
     if options.dry_run:  # say now what the real run would leave alone
-        reason = _left_alone(row, options.hard_links)
+        reason = left_alone_reason(row.path, row.proposed, options.hard_links)
         return replace(row, action="skipped", reason=reason) if reason else row
     try:
         # Ctrl-C waits until this file is written and journalled (or left untouched).
@@ -289,13 +289,6 @@ def _finish(
     except Exception as exc:  # noqa: BLE001
         return replace(row, action="failed", reason=errors.unexpected(path, "writing", exc))
     return row
-
-
-def _left_alone(row: Row, hard_links: str) -> str | None:
-    try:
-        return left_alone_reason(row.path, row.proposed, hard_links)
-    except (OSError, TagError):
-        return None  # the real run reports it when it tries
 
 
 def _decide(path: Path, state: TagState, analysis: Analysis, options: Options) -> Row:

@@ -176,9 +176,15 @@ def read_tags(path: str | os.PathLike) -> TagState:
 def left_alone_reason(
     path: str | os.PathLike, genres: Sequence[str], hard_links: str
 ) -> str | None:
-    """Why :func:`write_genres` would leave ``path`` unchanged on purpose, or None (dry runs)."""
-    real, st = resolve_target(path)
-    return _left_alone(st, size_estimated(_open(real).audio), genres, hard_links)
+    """Why :func:`write_genres` would leave ``path`` unchanged on purpose, or None (dry runs).
+
+    None also when the file cannot be looked at now: the real run reports that when it tries.
+    """
+    try:
+        real, st = resolve_target(path)
+        return _left_alone(st, size_estimated(_open(real).audio), genres, hard_links)
+    except (OSError, TagError):
+        return None
 
 
 def _left_alone(
